@@ -1,0 +1,55 @@
+"""chainrule: feed-forward neural networks trained by explicit, layer-wise backpropagation.
+
+    net = chainrule.Network.from_sizes([64, 128, 10], activation="relu", seed=0)
+    history = chainrule.fit(net, X, y, epochs=20, batch_size=32, optimizer="adam", lr=1e-3)
+    net.predict(X_test)
+
+The modules follow the lecture notes: `layers` (z = a_prev W + b, a = σ(z)), `losses` (C and
+δ^(O)), `network` (forward pass, backward pass), `optimizers` (θ ← θ − η∇L), `gradcheck`.
+"""
+
+from chainrule.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.gradcheck import GradcheckResult, gradcheck
+from chainrule.io import ModelFileError, load, save
+from chainrule.layers import Dense, Dropout, Layer
+from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError
+from chainrule.network import Network
+from chainrule.optimizers import SGD, Adam, Optimizer
+from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay
+from chainrule.training import Callback, EarlyStopping, History, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "BinaryCrossEntropy",
+    "Callback",
+    "Constant",
+    "CosineDecay",
+    "CrossEntropy",
+    "Dense",
+    "Dropout",
+    "EarlyStopping",
+    "ExponentialDecay",
+    "GradcheckResult",
+    "History",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "ModelFileError",
+    "Network",
+    "Optimizer",
+    "ReLU",
+    "Schedule",
+    "Sigmoid",
+    "Softmax",
+    "SquaredError",
+    "StepDecay",
+    "Tanh",
+    "fit",
+    "gradcheck",
+    "load",
+    "save",
+]

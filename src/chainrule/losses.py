@@ -1,0 +1,249 @@
+"""Losses L(θ) = Σ_n C^n(θ) (``reduction="sum"``, the seeds' L) or its mean over the batch
+(``reduction="mean"``, the default), and the output layer's δ^(O) = ∂L/∂z^(O) that starts the
+backward pass (seed 002):
+
+    δ^(O) = ∂C/∂a^(O) ⊙ σ'(z^(O))
+
+Each loss owns its value ``value`` and its ``delta`` (as Nielsen's cost classes do). Cross
+entropy on a softmax output and binary cross entropy on a sigmoid output fold σ'(z) into ∂C/∂a,
+which leaves the famous δ^(O) = a − y; squared error works with any output activation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from chainrule.activations import Activation, Sigmoid, Softmax
+from chainrule.base import Array
+
+REDUCTIONS = ("mean", "sum")
+
+
+class Loss:
+    """A loss C^n(a, y) of one example, summed or averaged over the batch."""
+
+    name: ClassVar[str] = ""
+    output: ClassVar[type[Activation] | None] = None  # the output activation it needs, if any
+    classifier: ClassVar[bool] = False
+
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
+        self.reduction = reduction
+        self._buffers: dict[str, Array] = {}
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.name, "reduction": self.reduction}
+
+    def total(self, out: Activation, y: Array) -> float:
+        """Σ_n C^n over the rows of the last forward pass (``out`` is the output activation)."""
+        raise NotImplementedError
+
+    def value(self, out: Activation, y: Array) -> float:
+        """L: Σ_n C^n, or its mean with ``reduction="mean"``."""
+        return self.total(out, y) * self._scale(len(y))
+
+    def delta(self, out: Activation, y: Array) -> Array:
+        """δ^(O) = ∂L/∂z^(O), in an array the loss owns until its next call."""
+        raise NotImplementedError
+
+    def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
+        """Check ``y`` and return it in the form `total` and `delta` take."""
+        raise NotImplementedError
+
+    def predict(self, a: Array) -> Array:
+        """The prediction read off the output a: class labels, or a itself for regression."""
+        return a
+
+    def correct(self, a: Array, y: Array) -> int:
+        """How many rows are predicted right (classifiers only)."""
+        raise TypeError(f"{self.name} is not a classification loss: it has no accuracy")
+
+    def _scale(self, n: int) -> float:
+        return 1.0 / n if self.reduction == "mean" else 1.0
+
+    def _buffer(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:] or buf.dtype != dtype:
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf[: shape[0]]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+
+def _float_targets(y: Any, n_outputs: int, dtype: np.dtype, what: str) -> Array:
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{what} targets must be numbers, got an array of {y.dtype}")
+    if y.ndim == 1 and n_outputs == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[1] != n_outputs:
+        raise ValueError(
+            f"{what} targets must have shape (n_samples, {n_outputs}) to match the network's "
+            f"{n_outputs} output(s), got shape {y.shape}"
+        )
+    y = np.ascontiguousarray(y, dtype=dtype)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{what} targets contain NaN or inf: remove or impute those rows")
+    return y
+
+
+class CrossEntropy(Loss):
+    """C^n = −Σ_k y_k log a_k on a softmax output a = softmax(z).
+
+    Computed as log Σ_j e^(z_j) − Σ_k y_k z_k (log-sum-exp: no log(0), no overflow), and
+        δ^(O) = a − y          (softmax's Jacobian times −y/a, simplified)
+    Targets: integer class labels 0..K−1 (kept as integers, no one-hot matrix), or rows of class
+    probabilities (one-hot or soft labels).
+    """
+
+    name = "cross_entropy"
+    output = Softmax
+    classifier = True
+
+    def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
+        y = np.asarray(y)
+        if y.ndim == 2:
+            y = _float_targets(y, n_outputs, dtype, "cross-entropy")
+            if (y < 0).any() or not np.allclose(y.sum(axis=1), 1, atol=1e-4):
+                raise ValueError(
+                    "2-D cross-entropy targets must be rows of class probabilities (one-hot or "
+                    "soft labels, each row summing to 1); for class labels pass a 1-D integer array"
+                )
+            return y
+        if y.ndim != 1:
+            raise ValueError(f"class labels must be a 1-D array, got shape {y.shape}")
+        if y.dtype.kind == "f":
+            if not np.isfinite(y).all():
+                raise ValueError("class labels contain NaN or inf: remove those rows")
+            if (y != np.round(y)).any():
+                raise ValueError("class labels must be whole numbers 0..K-1, got fractional values")
+        elif y.dtype.kind not in "biu":
+            raise TypeError(
+                f"class labels must be integers 0..{n_outputs - 1}, got an array of {y.dtype}; "
+                "map string labels to integers first"
+            )
+        labels = y.astype(np.intp)
+        if len(labels) and (labels.min() < 0 or labels.max() >= n_outputs):
+            raise ValueError(
+                f"class labels must lie in 0..{n_outputs - 1} for a network with {n_outputs} "
+                f"outputs, got values from {labels.min()} to {labels.max()}"
+            )
+        return labels
+
+    def _label_index(self, y: Array, k: int) -> Array:
+        """Flat indices n·K + y_n of each row's true class: gathers without a one-hot matrix."""
+        n = len(y)
+        rows = self._buffers.get("rows")
+        if rows is None or len(rows) < n:
+            rows = self._buffers["rows"] = np.arange(n)
+        idx = self._buffer("idx", (n,), np.dtype(np.intp))
+        np.multiply(rows[:n], k, out=idx)
+        idx += y
+        return idx
+
+    def total(self, out: Activation, y: Array) -> float:
+        assert isinstance(out, Softmax)
+        z, lse = out.z, out.log_sum_exp
+        if y.ndim == 1:  # Σ_n (log Σ_j e^(z_nj) − z_n,y_n)
+            return float(lse.sum() - z.ravel()[self._label_index(y, z.shape[1])].sum())
+        return float(lse @ y.sum(axis=1) - np.einsum("ij,ij->", y, z))
+
+    def delta(self, out: Activation, y: Array) -> Array:
+        a = out.a
+        d = self._buffer("delta", a.shape, a.dtype)
+        np.copyto(d, a)
+        if y.ndim == 1:
+            d.ravel()[self._label_index(y, a.shape[1])] -= 1  # a − y with y one-hot
+        else:
+            d -= y
+        d *= self._scale(len(y))
+        return d
+
+    def predict(self, a: Array) -> Array:
+        return np.argmax(a, axis=1)
+
+    def correct(self, a: Array, y: Array) -> int:
+        labels = y if y.ndim == 1 else np.argmax(y, axis=1)
+        return int(np.count_nonzero(np.argmax(a, axis=1) == labels))
+
+
+class BinaryCrossEntropy(Loss):
+    """C^n = −Σ_k [y_k log a_k + (1 − y_k) log(1 − a_k)] on a sigmoid output a = σ(z).
+
+    Computed as Σ_k softplus(z_k) − y_k z_k (never log(0), never overflows), and
+        δ^(O) = a − y
+    One output for binary labels 0/1, K outputs for K independent labels (multi-label).
+    """
+
+    name = "binary_cross_entropy"
+    output = Sigmoid
+    classifier = True
+
+    def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
+        y = _float_targets(y, n_outputs, dtype, "binary cross-entropy")
+        if ((y < 0) | (y > 1)).any():
+            raise ValueError("binary cross-entropy targets must lie in [0, 1] (labels 0 or 1)")
+        return y
+
+    def total(self, out: Activation, y: Array) -> float:
+        z = out.z
+        # softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^(−|z|))
+        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        return float(softplus.sum() - np.einsum("ij,ij->", y, z))
+
+    def delta(self, out: Activation, y: Array) -> Array:
+        d = self._buffer("delta", out.a.shape, out.a.dtype)
+        np.subtract(out.a, y, out=d)
+        d *= self._scale(len(y))
+        return d
+
+    def predict(self, a: Array) -> Array:
+        labels = (a > 0.5).astype(np.intp)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+
+    def correct(self, a: Array, y: Array) -> int:
+        """Rows whose every label is right (subset accuracy, as scikit-learn counts it)."""
+        return int(np.count_nonzero(((a > 0.5) == (y > 0.5)).all(axis=1)))
+
+
+class SquaredError(Loss):
+    """C^n = ½ Σ_k (a_k − y_k)², with any output activation (seed 002):
+
+    δ^(O) = (a − y) ⊙ σ'(z)
+    """
+
+    name = "squared_error"
+
+    def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
+        return _float_targets(y, n_outputs, dtype, "regression")
+
+    def total(self, out: Activation, y: Array) -> float:
+        r = out.a - y
+        return 0.5 * float(np.einsum("ij,ij->", r, r))
+
+    def delta(self, out: Activation, y: Array) -> Array:
+        d = self._buffer("delta", out.a.shape, out.a.dtype)
+        np.subtract(out.a, y, out=d)  # ∂C/∂a
+        d *= self._scale(len(y))
+        return out.backward(d)  # ⊙ σ'(z)
+
+
+LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (CrossEntropy, BinaryCrossEntropy, SquaredError)}
+LOSSES["mse"] = SquaredError
+LOSSES["bce"] = BinaryCrossEntropy
+LOSSES["ce"] = CrossEntropy
+
+
+def loss(name: str | Loss, reduction: str | None = None) -> Loss:
+    """A loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"squared_error"``)."""
+    if isinstance(name, Loss):
+        if reduction is not None and reduction != name.reduction:
+            raise ValueError("give the reduction either in the Loss object or as reduction=, not both")
+        return name
+    if not isinstance(name, str) or name.lower() not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}: use one of {', '.join(sorted(LOSSES))}")
+    return LOSSES[name.lower()](reduction or "mean")

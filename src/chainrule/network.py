@@ -1,0 +1,422 @@
+"""A feed-forward network and the backpropagation algorithm of the seeds.
+
+Forward pass, layer by layer from the input a^(0) = x:
+
+    z^(l) = W^(l) a^(l-1) + b^(l)            a^(l) = σ(z^(l))
+
+Backward pass, from the output layer back through the reversed network:
+
+    δ^(O) = ∂C/∂a^(O) ⊙ σ'(z^(O))                                   (output layer)
+    δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)                             (chain rule, case 2)
+    ∂L/∂W^(l) = Σ_n a^(l-1) δ^(l)         ∂L/∂b^(l) = Σ_n δ^(l)     (forward value × backward value)
+
+All parameters live in one flat array (``flat_params``) and all gradients in another
+(``flat_grads``); each layer's ``W``, ``b``, ``dW``, ``db`` are views into them, so an optimiser
+updates the whole network in a few vectorised operations and a distributed trainer reduces one
+buffer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule.activations import Activation, Identity, LeakyReLU, ReLU
+from chainrule.activations import activation as make_activation
+from chainrule.base import Array, Layer
+from chainrule.layers import Dense, Dropout, layer_from_config
+from chainrule.losses import LOSSES, Loss
+from chainrule.losses import loss as make_loss
+
+DTYPES = ("float32", "float64")
+CHUNK = 4096  # rows per forward pass in predict/evaluate: bounded memory on any data size
+_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """float32 or float64, the two precisions a network computes in."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+@dataclass(frozen=True)
+class Level:
+    """Layer l of the seeds (l = 1 is the first hidden layer, the last one is the output layer):
+    its weights, and the values z, a, δ of the last forward and backward passes."""
+
+    index: int
+    dense: Dense
+    activation: Activation | None
+    dropout: Dropout | None
+
+    @property
+    def W(self) -> Array:
+        return self.dense.W
+
+    @property
+    def b(self) -> Array:
+        return self.dense.b
+
+    @property
+    def dW(self) -> Array:
+        return self.dense.dW
+
+    @property
+    def db(self) -> Array:
+        return self.dense.db
+
+    @property
+    def a_prev(self) -> Array:
+        """a^(l-1), the input of this layer: ∂z/∂w of the forward pass."""
+        return self.dense.a_prev
+
+    @property
+    def z(self) -> Array:
+        return self.dense.z
+
+    @property
+    def a(self) -> Array:
+        """a^(l) = σ(z^(l)), before dropout."""
+        return self.activation.a if self.activation is not None else self.dense.z
+
+    @property
+    def delta(self) -> Array:
+        """δ^(l) = ∂L/∂z^(l) of the last backward pass."""
+        return self.dense.delta
+
+    def sigma_prime(self) -> Array:
+        """σ'(z^(l)), the amplifier of the backward pass."""
+        return self.activation.derivative() if self.activation is not None else np.ones_like(self.z)
+
+
+class Network:
+    """A stack of layers and a loss, trained by backpropagation.
+
+    >>> net = Network([Dense(2, 2), Sigmoid(), Dense(2, 1), Sigmoid()], loss="squared_error")
+    >>> net = Network.from_sizes([64, 128, 10], activation="relu", seed=0)
+
+    ``dtype`` is float32 by default (float64 for gradient checks); inputs are converted to it
+    once, at the boundary, so a computation never mixes precisions. ``seed`` seeds the one
+    generator behind the initial weights, the shuffling and the dropout masks: the same seed gives
+    bit-identical training.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        loss: str | Loss = "cross_entropy",
+        *,
+        reduction: str | None = None,
+        dtype: Any = "float32",
+        seed: int | None = None,
+    ) -> None:
+        layers = list(layers)
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise TypeError("layers must be a non-empty list of chainrule layers (Dense, ReLU, ...)")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("the same layer object appears twice: create a new layer for each place")
+        if not isinstance(layers[-1], Activation):
+            layers.append(Identity())  # a network ending in Dense has a linear output
+        self.layers = layers
+        self.loss = make_loss(loss, reduction)
+        self.dtype = as_dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.metadata: dict[str, Any] = {}
+        self.output: Activation = layers[-1]
+        self.levels = self._check_architecture()
+        self._first_dense = layers.index(self.levels[0].dense)
+        # backward plan: every layer below the output activation, top down, down to the first Dense
+        self._backward_plan = [
+            (layers[i], i > self._first_dense) for i in range(len(layers) - 2, self._first_dense - 1, -1)
+        ]
+        self._initialize()
+        self._flatten()
+
+    # ----------------------------------------------------------------------------- construction
+    @classmethod
+    def from_sizes(
+        cls,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "relu",
+        output: str | None = None,
+        loss: str | Loss = "cross_entropy",
+        *,
+        dropout: float | Sequence[float] = 0.0,
+        reduction: str | None = None,
+        dtype: Any = "float32",
+        seed: int | None = None,
+    ) -> Network:
+        """The common case: ``sizes = [n_in, hidden..., n_out]``, one activation for all hidden
+        layers (or one per hidden layer), dropout after each hidden layer, and the output
+        activation that suits the loss (softmax, sigmoid, or identity for squared error)."""
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least [n_in, n_out], got {sizes!r}")
+        n_hidden = len(sizes) - 2
+        acts = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+        drops = [dropout] * n_hidden if isinstance(dropout, int | float) else list(dropout)
+        if len(acts) != n_hidden or len(drops) != n_hidden:
+            raise ValueError(
+                f"give one activation and one dropout for all hidden layers or one per hidden layer "
+                f"({n_hidden}), got {len(acts)} activation(s) and {len(drops)} dropout value(s)"
+            )
+        loss_obj = make_loss(loss, reduction)
+        layers: list[Layer] = []
+        for n_in, n_out, act, p in zip(sizes[:-2], sizes[1:-1], acts, drops, strict=True):
+            layers += [Dense(n_in, n_out), make_activation(act)]
+            if p:
+                layers.append(Dropout(p))
+        layers += [
+            Dense(sizes[-2], sizes[-1]),
+            make_activation(output or _DEFAULT_OUTPUT.get(loss_obj.name, "identity")),
+        ]
+        return cls(layers, loss_obj, dtype=dtype, seed=seed)
+
+    def _check_architecture(self) -> list[Level]:
+        levels: list[Level] = []
+        width: int | None = None
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                if width is not None and layer.n_in != width:
+                    raise ValueError(
+                        f"layer {len(levels) + 1}: Dense expects {layer.n_in} inputs but the layer "
+                        f"below gives {width}: make n_in of each Dense equal n_out of the one before"
+                    )
+                width = layer.n_out
+                levels.append(Level(len(levels) + 1, layer, None, None))
+            elif levels and isinstance(layer, Activation) and levels[-1].activation is None:
+                levels[-1] = Level(levels[-1].index, levels[-1].dense, layer, levels[-1].dropout)
+            elif levels and isinstance(layer, Dropout) and levels[-1].dropout is None:
+                levels[-1] = Level(levels[-1].index, levels[-1].dense, levels[-1].activation, layer)
+        if not levels:
+            raise ValueError("a network needs at least one Dense layer")
+        need = self.loss.output
+        if need is not None and not isinstance(self.output, need):
+            raise ValueError(
+                f"{self.loss.name} needs a {need.__name__} output layer, but the network ends in "
+                f"{type(self.output).__name__}: end it with {need.__name__}() or use squared_error"
+            )
+        if self.loss.name == "cross_entropy" and width is not None and width < 2:
+            raise ValueError(
+                "cross_entropy over a single output is constant: use 2+ outputs with softmax, "
+                "or one sigmoid output with binary_cross_entropy"
+            )
+        return levels
+
+    def _initialize(self) -> None:
+        """Draw the weights of every Dense layer not yet initialised: He before the ReLU family,
+        Glorot before everything else."""
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dropout):
+                layer.rng = self.rng
+            if isinstance(layer, Dense) and not layer.initialized:
+                nxt = next((la for la in self.layers[i + 1 :] if isinstance(la, Activation | Dense)), None)
+                auto = "he" if isinstance(nxt, ReLU | LeakyReLU) else "glorot"
+                layer.initialize(self.rng, auto if layer.init == "auto" else layer.init)
+
+    def _flatten(self) -> None:
+        """Move every parameter and gradient into views of two flat arrays."""
+        owned = [(layer, name) for layer in self.layers for name in layer.params]
+        total = sum(getattr(layer, name).size for layer, name in owned)
+        self.flat_params = np.empty(total, dtype=self.dtype)
+        self.flat_grads = np.zeros(total, dtype=self.dtype)
+        self.parameter_names: list[str] = []
+        offset = 0
+        for layer, name in owned:
+            value = getattr(layer, name)
+            p = self.flat_params[offset : offset + value.size].reshape(value.shape)
+            p[...] = value
+            setattr(layer, name, p)
+            setattr(
+                layer,
+                "d" + name,
+                self.flat_grads[offset : offset + value.size].reshape(value.shape),
+            )
+            self.parameter_names.append(f"layers.{self.layers.index(layer)}.{name}")
+            offset += value.size
+
+    # ----------------------------------------------------------------------------- structure
+    @property
+    def n_features(self) -> int:
+        return self.levels[0].dense.n_in
+
+    @property
+    def n_outputs(self) -> int:
+        return self.levels[-1].dense.n_out
+
+    @property
+    def n_parameters(self) -> int:
+        return int(self.flat_params.size)
+
+    def parameters(self) -> list[Array]:
+        """Every trainable array (W and b of each Dense), views into ``flat_params``."""
+        return [getattr(layer, name) for layer in self.layers for name in layer.params]
+
+    def gradients(self) -> list[Array]:
+        """∂L/∂θ of the last backward pass, aligned with `parameters`; views into ``flat_grads``
+        that the next backward pass overwrites (copy them to keep them)."""
+        return [getattr(layer, "d" + name) for layer in self.layers for name in layer.params]
+
+    def config(self) -> dict[str, Any]:
+        """The architecture, loss and dtype: what a model file needs besides the weights."""
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "loss": self.loss.config(),
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], seed: int | None = None) -> Network:
+        """A network of the described architecture, with freshly initialised weights."""
+        if not isinstance(config, dict) or not {"layers", "loss", "dtype"} <= config.keys():
+            raise ValueError("not a chainrule network description (needs layers, loss and dtype)")
+        if not isinstance(config["layers"], list):
+            raise ValueError("the network description's layers must be a list")
+        loss_cfg = config["loss"]
+        if not isinstance(loss_cfg, dict) or loss_cfg.get("type") not in LOSSES:
+            raise ValueError(f"unknown loss in network description: {loss_cfg!r}")
+        layers = [layer_from_config(c) for c in config["layers"]]
+        return cls(
+            layers,
+            make_loss(loss_cfg["type"], loss_cfg.get("reduction", "mean")),
+            dtype=config["dtype"],
+            seed=seed,
+        )
+
+    def astype(self, dtype: Any) -> Network:
+        """A copy of this network computing in ``dtype`` (the weights cast to it)."""
+        other = Network.from_config({**self.config(), "dtype": as_dtype(dtype).name})
+        other.flat_params[...] = self.flat_params
+        other.rng.bit_generator.state = self.rng.bit_generator.state
+        other.seed, other.metadata = self.seed, dict(self.metadata)
+        return other
+
+    def copy(self) -> Network:
+        return self.astype(self.dtype)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Network([{inner}], loss={self.loss!r}, dtype={self.dtype.name!r})"
+
+    # ----------------------------------------------------------------------------- input checks
+    def check_X(self, X: Any) -> Array:
+        """X as a C-contiguous array of this network's dtype, or a clear error."""
+        try:
+            X = np.asarray(X)
+        except ValueError as e:
+            raise ValueError(f"X is not a rectangular array of numbers: {e}") from None
+        if X.dtype.kind not in "biuf":
+            raise TypeError(
+                f"X must hold numbers, got an array of {X.dtype}: encode non-numeric features first"
+            )
+        if X.ndim != 2:
+            hint = " (for one sample use X.reshape(1, -1))" if X.ndim == 1 else ""
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}{hint}")
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: it needs at least one row")
+        if X.shape[1] != self.n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features but the network expects {self.n_features}: "
+                "give the same columns as in training"
+            )
+        with np.errstate(over="ignore"):
+            X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            raise ValueError(
+                f"X contains NaN or inf (or values too large for {self.dtype.name}): remove or impute them"
+            )
+        return X
+
+    def check_y(self, y: Any, n_samples: int) -> Array:
+        """y in the form the loss takes (integer labels, probabilities or values), or a clear error."""
+        if y is None:
+            raise ValueError("y is missing: give the targets of X")
+        y = self.loss.targets(y, self.n_outputs, self.dtype)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} rows but y has {len(y)}: give one target per row")
+        return y
+
+    # ----------------------------------------------------------------------------- the algorithm
+    def _forward(self, X: Array, training: bool = False) -> Array:
+        a = X
+        for layer in self.layers:
+            a = layer.forward(a, training)
+        return a
+
+    def _backward(self, y: Array) -> None:
+        delta = self.loss.delta(self.output, y)  # δ^(O) = ∂L/∂z^(O)
+        for layer, need_input_grad in self._backward_plan:
+            delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)
+
+    def _train_step(self, X: Array, y: Array) -> float:
+        """Forward pass, L, backward pass on checked arrays; gradients land in ``flat_grads``."""
+        self._forward(X, training=True)
+        value = self.loss.value(self.output, y)
+        self._backward(y)
+        return value
+
+    def forward(self, X: Any, training: bool = False) -> Array:
+        """The output a^(O) for the rows of X (a new array). Every layer keeps its z and a:
+        see ``levels``. ``training=True`` applies dropout."""
+        return self._forward(self.check_X(X), training).copy()
+
+    def backward(self, y: Any) -> list[Array]:
+        """The backward pass for targets y of the last `forward`: fills every layer's δ, dW, db and
+        returns the gradients (aligned with `parameters`)."""
+        if not hasattr(self.output, "a"):
+            raise RuntimeError("call forward(X) before backward(y)")
+        self._backward(self.check_y(y, len(self.output.a)))
+        return self.gradients()
+
+    def loss_and_grad(self, X: Any, y: Any, training: bool = True) -> tuple[float, list[Array]]:
+        """L(θ) on (X, y) and ∇L(θ), aligned with `parameters`. ``training`` applies dropout."""
+        X = self.check_X(X)
+        y = self.check_y(y, len(X))
+        self._forward(X, training)
+        value = self.loss.value(self.output, y)
+        self._backward(y)
+        return value, self.gradients()
+
+    # ----------------------------------------------------------------------------- inference
+    def predict_proba(self, X: Any) -> Array:
+        """Class probabilities: the softmax (or sigmoid) outputs, one row per sample."""
+        if not self.loss.classifier:
+            raise TypeError("a regression network has no class probabilities: use predict")
+        return self._output(self.check_X(X))
+
+    def predict(self, X: Any) -> Array:
+        """Class labels (0..K−1; 0/1 per output for sigmoid outputs), or regression values."""
+        return self.loss.predict(self._output(self.check_X(X)))
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+        """The loss (mean or sum, as the network's reduction) and, for classifiers, the accuracy."""
+        X = self.check_X(X)
+        return self._evaluate(X, self.check_y(y, len(X)))
+
+    def _output(self, X: Array) -> Array:
+        out = np.empty((len(X), self.n_outputs), dtype=self.dtype)
+        for start in range(0, len(X), CHUNK):
+            out[start : start + CHUNK] = self._forward(X[start : start + CHUNK])
+        return out
+
+    def _evaluate(self, X: Array, y: Array) -> dict[str, float]:
+        total, correct = 0.0, 0
+        for start in range(0, len(X), CHUNK):
+            yc = y[start : start + CHUNK]
+            a = self._forward(X[start : start + CHUNK])
+            total += self.loss.total(self.output, yc)
+            if self.loss.classifier:
+                correct += self.loss.correct(a, yc)
+        result = {"loss": total * self.loss._scale(len(X))}
+        if self.loss.classifier:
+            result["accuracy"] = correct / len(X)
+        return result

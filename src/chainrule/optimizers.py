@@ -1,0 +1,185 @@
+"""Gradient descent and its refinements, updating the network's flat parameter array in place.
+
+    SGD:       θ ← θ − η ∇L(θ)                                     (the seeds)
+    momentum:  v ← μ v − η ∇L,  θ ← θ + v
+    Nesterov:  v ← μ v − η ∇L,  θ ← θ + μ v − η ∇L                 (look-ahead form, as scikit-learn)
+    Adam:      m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,
+               θ ← θ − η m̂ / (√v̂ + ε),  m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
+
+L2 weight decay λ adds λ W to the gradient of every weight matrix (not the biases): the gradient
+of (λ/2)‖W‖². No array is allocated per step: the scratch and state arrays are made once, in bind.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.base import Array
+from chainrule.schedules import Schedule, as_schedule
+
+
+class Optimizer:
+    """Updates ``network.flat_params`` from ``network.flat_grads``; the lr may be a `Schedule`."""
+
+    name = ""
+
+    def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0) -> None:
+        self.schedule = as_schedule(lr)
+        self.lr = self.schedule(0)
+        if not isinstance(weight_decay, int | float) or not math.isfinite(weight_decay) or weight_decay < 0:
+            raise ValueError(f"weight_decay must be a number ≥ 0, got {weight_decay!r}")
+        self.weight_decay = float(weight_decay)
+        self._params: Array | None = None
+
+    def bind(self, network: Any) -> None:
+        """Attach to a network's flat arrays (keeping the state if it is the same network)."""
+        if self._params is network.flat_params:
+            return
+        self._params, self._grads = network.flat_params, network.flat_grads
+        self._scratch = np.empty_like(self._params)
+        self._decay = np.zeros_like(self._params)  # λ where a weight is, 0 where a bias is
+        if self.weight_decay:
+            offset = 0
+            for name, p in zip(network.parameter_names, network.parameters(), strict=True):
+                if name.endswith(".W"):
+                    self._decay[offset : offset + p.size] = self.weight_decay
+                offset += p.size
+        self._init_state()
+
+    def start_epoch(self, epoch: int) -> None:
+        self.lr = self.schedule(epoch)
+
+    def step(self) -> None:
+        """One update θ ← θ − (the rule's step), from the gradient of the last backward pass."""
+        if self._params is None:
+            raise RuntimeError("bind(network) before step()")
+        g = self._grads
+        if self.weight_decay:
+            g = np.multiply(self._decay, self._params, out=self._scratch)
+            g += self._grads  # ∇L + λ W
+        self._update(self._params, g)
+
+    def _init_state(self) -> None:
+        pass
+
+    def _update(self, p: Array, g: Array) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.schedule!r}, weight_decay={self.weight_decay})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum μ."""
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        lr: float | Schedule = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr, weight_decay)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and not momentum:
+            raise ValueError("nesterov=True needs a momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _init_state(self) -> None:
+        self.velocity = np.zeros_like(self._params)
+        self._step_buf = np.empty_like(self._params)
+
+    def _update(self, p: Array, g: Array) -> None:
+        step = np.multiply(g, self.lr, out=self._step_buf)  # η ∇L
+        if not self.momentum:
+            p -= step  # θ ← θ − η ∇L
+            return
+        v = self.velocity
+        v *= self.momentum
+        v -= step  # v ← μ v − η ∇L
+        if self.nesterov:
+            p -= step
+            step = np.multiply(v, self.momentum, out=self._step_buf)
+            p += step  # θ ← θ + μ v − η ∇L
+        else:
+            p += v
+
+    def __repr__(self) -> str:
+        return (
+            f"SGD(lr={self.schedule!r}, momentum={self.momentum}, nesterov={self.nesterov}, "
+            f"weight_decay={self.weight_decay})"
+        )
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), with bias-corrected moments."""
+
+    name = "adam"
+
+    def __init__(
+        self,
+        lr: float | Schedule = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr, weight_decay)
+        for what, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= beta < 1:
+                raise ValueError(f"Adam {what} must be in [0, 1), got {beta!r}")
+        if not eps > 0:
+            raise ValueError(f"Adam eps must be > 0, got {eps!r}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def _init_state(self) -> None:
+        self.t = 0
+        self.m = np.zeros_like(self._params)
+        self.v = np.zeros_like(self._params)
+        self._tmp = np.empty_like(self._params)
+
+    def _update(self, p: Array, g: Array) -> None:
+        self.t += 1
+        b1, b2, tmp = self.beta1, self.beta2, self._tmp
+        self.m *= b1
+        self.m += np.multiply(g, 1 - b1, out=tmp)  # m ← β₁ m + (1 − β₁) g
+        self.v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        self.v += tmp  # v ← β₂ v + (1 − β₂) g²
+        np.sqrt(self.v, out=tmp)
+        tmp *= 1 / math.sqrt(1 - b2**self.t)
+        tmp += self.eps  # √v̂ + ε
+        np.divide(self.m, tmp, out=tmp)
+        tmp *= self.lr / (1 - b1**self.t)
+        p -= tmp  # θ ← θ − η m̂ / (√v̂ + ε)
+
+    def __repr__(self) -> str:
+        return (
+            f"Adam(lr={self.schedule!r}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay})"
+        )
+
+
+def optimizer(name: str | Optimizer, lr: float | Schedule | None = None, **kwargs: Any) -> Optimizer:
+    """An optimiser from its name: ``sgd``, ``momentum`` (μ = 0.9), ``nesterov``, ``adam``."""
+    if isinstance(name, Optimizer):
+        if lr is not None or kwargs:
+            raise ValueError("give lr and other settings to the optimizer object, not to fit as well")
+        return name
+    if name == "adam":
+        return Adam(lr if lr is not None else 0.001, **kwargs)
+    presets = {
+        "sgd": {},
+        "momentum": {"momentum": 0.9},
+        "nesterov": {"momentum": 0.9, "nesterov": True},
+    }
+    if name not in presets:
+        raise ValueError(f"unknown optimizer {name!r}: use one of sgd, momentum, nesterov, adam")
+    return SGD(lr if lr is not None else 0.01, **{**presets[name], **kwargs})
