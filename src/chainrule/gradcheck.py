@@ -52,8 +52,10 @@ class GradcheckResult:
         return self.max_rel_error < tol
 
     def __str__(self) -> str:
-        head = f"{'parameter':<14} {'shape':<10} {'checked':>7} {'kinks':>5} {'max rel err':>11} {'max abs err':>11}"
-        lines = [head]
+        lines = [
+            f"{'parameter':<14} {'shape':<10} {'checked':>7} {'kinks':>5} "
+            f"{'max rel err':>11} {'max abs err':>11}"
+        ]
         for p in self.parameters:
             lines.append(
                 f"{p.name:<14} {'x'.join(map(str, p.shape)):<10} {p.checked:>7} {p.kinks:>5} "

@@ -9,12 +9,13 @@ network reuses its own buffers, and the optimiser updates the flat parameter arr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from chainrule.base import Array
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
@@ -156,54 +157,75 @@ def fit(
             early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         )
 
-    n = len(X)
-    size = n if batch_size is None else min(batch_size, n)
-    gather = shuffle and size < n  # a full batch is the same sum in any order
-    if gather:
-        order = np.arange(n)
-        X_buf = np.empty((size, *X.shape[1:]), dtype=X.dtype)
-        y_buf = np.empty((size, *y.shape[1:]), dtype=y.dtype)
-    loss, classifier = network.loss, network.loss.classifier
+    batches = _Batches(X, y, batch_size, shuffle)
     opt.bind(network)
     history = History()
     for cb in callbacks:
         cb.on_train_begin(network, history)
     logs: dict[str, float] = {}
-    for epoch in range(epochs):
-        opt.start_epoch(epoch)
-        if gather:
-            network.rng.shuffle(order)
-        total, correct = 0.0, 0
-        for batch, start in enumerate(range(0, n, size)):
-            if gather:
-                rows = order[start : start + size]
-                Xb = np.take(X, rows, axis=0, out=X_buf[: len(rows)])
-                yb = np.take(y, rows, axis=0, out=y_buf[: len(rows)])
-            else:
-                Xb, yb = X[start : start + size], y[start : start + size]
-            value = network._train_step(Xb, yb)
-            total += value / loss._scale(len(yb))  # Σ_n C^n of the batch
-            if classifier:
-                correct += loss.correct(network.output.a, yb)
-            opt.step()
-            if callbacks:
-                seen = start + len(yb)
-                for cb in callbacks:
-                    cb.on_batch_end(batch, {"loss": total * loss._scale(seen), "samples": seen})
-        logs = {"loss": total * loss._scale(n)}
-        if not math.isfinite(logs["loss"]):
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch + 1}: the loss is {logs['loss']}; "
-                "lower the learning rate or standardise the inputs"
-            )
-        if classifier:
-            logs["accuracy"] = correct / n
-        if val is not None:
-            logs.update({f"val_{k}": v for k, v in network._evaluate(*val).items()})
-        history.append(logs)
-        stop = [cb.on_epoch_end(epoch, logs) for cb in callbacks]
-        if any(stop):
-            break
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run ends in one clear error
+        for epoch in range(epochs):
+            opt.start_epoch(epoch)
+            logs = _train_epoch(network, opt, batches.epoch(network.rng), callbacks)
+            if not math.isfinite(logs["loss"]):
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch + 1}: the loss is {logs['loss']}; "
+                    "lower the learning rate or standardise the inputs"
+                )
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in network._evaluate(*val).items()})
+            history.append(logs)
+            if any([cb.on_epoch_end(epoch, logs) for cb in callbacks]):
+                break
     for cb in callbacks:
         cb.on_train_end(logs)
     return history
+
+
+class _Batches:
+    """The batches of an epoch. Shuffled batches are gathered row by row from a permutation into
+    two buffers made once (``np.take(..., out=...)``): never a shuffled copy of the data set."""
+
+    def __init__(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> None:
+        self.X, self.y, self.n = X, y, len(X)
+        self.size = self.n if batch_size is None else min(batch_size, self.n)
+        self.gather = shuffle and self.size < self.n  # a full batch is the same sum in any order
+        if self.gather:
+            self.order = np.arange(self.n)
+            self.X_buf = np.empty((self.size, *X.shape[1:]), dtype=X.dtype)
+            self.y_buf = np.empty((self.size, *y.shape[1:]), dtype=y.dtype)
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[tuple[Array, Array]]:
+        if self.gather:
+            rng.shuffle(self.order)
+        for start in range(0, self.n, self.size):
+            if not self.gather:
+                yield self.X[start : start + self.size], self.y[start : start + self.size]
+                continue
+            rows = self.order[start : start + self.size]
+            yield (
+                np.take(self.X, rows, axis=0, out=self.X_buf[: len(rows)]),
+                np.take(self.y, rows, axis=0, out=self.y_buf[: len(rows)]),
+            )
+
+
+def _train_epoch(
+    network: Network, opt: Optimizer, batches: Iterator[tuple[Array, Array]], callbacks: list[Callback]
+) -> dict[str, float]:
+    """One pass over the data: per batch, forward, backward, θ ← θ − η∇L. Returns the epoch's
+    mean (or summed) training loss and accuracy, accumulated as the weights moved."""
+    loss = network.loss
+    total, correct, seen = 0.0, 0, 0
+    for batch, (Xb, yb) in enumerate(batches):
+        value = network._train_step(Xb, yb)
+        opt.step()
+        total += value / loss._scale(len(yb))  # Σ_n C^n of the batch
+        seen += len(yb)
+        if loss.classifier:
+            correct += loss.correct(network.output.a, yb)
+        for cb in callbacks:
+            cb.on_batch_end(batch, {"loss": total * loss._scale(seen), "samples": seen})
+    logs = {"loss": total * loss._scale(seen)}
+    if loss.classifier:
+        logs["accuracy"] = correct / seen
+    return logs

@@ -1,0 +1,104 @@
+"""Backprop against finite differences, in float64, for every layer × activation × loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+from chainrule.activations import ACTIVATIONS
+from tests.conftest import LOSS_OUTPUTS, targets
+
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"]
+
+
+@st.composite
+def problems(draw):
+    """A random network (depth, widths, activation per layer, dropout, loss, reduction) and data."""
+    loss, output, k = draw(st.sampled_from(LOSS_OUTPUTS))
+    depth = draw(st.integers(0, 3))
+    widths = draw(st.lists(st.integers(1, 6), min_size=depth, max_size=depth))
+    acts = draw(st.lists(st.sampled_from(HIDDEN), min_size=depth, max_size=depth))
+    drops = draw(st.lists(st.sampled_from([0.0, 0.0, 0.3]), min_size=depth, max_size=depth))
+    n_in = draw(st.integers(1, 5))
+    n = draw(st.integers(1, 8))
+    reduction = draw(st.sampled_from(["mean", "sum"]))
+    seed = draw(st.integers(0, 2**16))
+    net = cr.Network.from_sizes(
+        [n_in, *widths, k], acts, output, loss, dropout=drops, reduction=reduction, seed=seed, dtype="float64"
+    )
+    rng = np.random.default_rng(seed)
+    for level in net.levels:  # non-zero biases: no z sits exactly on a ReLU kink
+        level.b[...] = rng.normal(0, 0.5, level.b.shape)
+    X = rng.normal(size=(n, n_in))
+    return net, X, targets(loss, k, n, rng)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_backprop_matches_finite_differences(problem):
+    net, X, y = problem
+    result = cr.gradcheck(net, X, y)
+    assert result.max_rel_error < 1e-6, str(result)
+    assert sum(p.checked for p in result.parameters) > 0
+
+
+@pytest.mark.parametrize(("loss", "output", "k"), LOSS_OUTPUTS)
+@pytest.mark.parametrize("hidden", sorted(set(ACTIVATIONS) - {"linear", "logistic"}))
+def test_every_activation_with_every_loss(hidden, loss, output, k):
+    """The full grid, deterministic: each hidden activation before each loss and output."""
+    rng = np.random.default_rng(7)
+    layers = [cr.Dense(3, 4), ACTIVATIONS[hidden](), cr.Dropout(0.25), cr.Dense(4, k)]
+    layers.append(ACTIVATIONS[output]())
+    net = cr.Network(layers, loss, dtype="float64", seed=1)
+    for level in net.levels:
+        level.b[...] = rng.normal(0, 0.5, level.b.shape)
+    X = rng.normal(size=(6, 3))
+    result = cr.gradcheck(net, X, targets(loss, k, 6, rng))
+    assert result.max_rel_error < 1e-6, str(result)
+    assert result.parameters[0].checked + result.parameters[0].kinks == 12
+
+
+def test_gradcheck_catches_a_wrong_derivative(monkeypatch):
+    """A check that cannot fail is no check: break σ'(z) of tanh and watch it complain."""
+    rng = np.random.default_rng(0)
+    net = cr.Network.from_sizes([3, 4, 2], "tanh", seed=0, dtype="float64")
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
+    assert cr.gradcheck(net, X, y).passed()
+
+    def wrong(self, grad):  # forgets to square: σ'(z) = 1 − a instead of 1 − a²
+        grad *= 1 - self.a
+
+    monkeypatch.setattr(cr.Tanh, "_times_derivative", wrong)
+    result = cr.gradcheck(net, X, y)
+    assert not result.passed()
+    assert result.worst.startswith("layers.0.")  # the broken layer feeds only the first weights
+
+
+def test_gradcheck_runs_on_a_float64_copy():
+    net = cr.Network.from_sizes([3, 4, 2], seed=0)  # float32
+    before = net.flat_params.copy()
+    rng = np.random.default_rng(0)
+    result = cr.gradcheck(net, rng.normal(size=(4, 3)), [0, 1, 1, 0])
+    assert result.passed()
+    assert net.dtype == np.float32 and np.array_equal(net.flat_params, before)
+
+
+def test_gradcheck_sampling_and_report():
+    net = cr.Network.from_sizes([20, 30, 3], "sigmoid", seed=0)
+    rng = np.random.default_rng(0)
+    result = cr.gradcheck(net, rng.normal(size=(4, 20)), [0, 1, 2, 0], max_per_parameter=10)
+    assert [p.checked for p in result.parameters] == [10, 10, 10, 3]
+    text = str(result)
+    assert "layers.0.W" in text and "largest relative error" in text
+
+
+def test_relu_kinks_are_left_out_not_reported_as_errors():
+    """z exactly 0 (zero input row, zero bias) sits on ReLU's kink: that entry is skipped."""
+    net = cr.Network.from_sizes([2, 3, 2], "relu", loss="squared_error", seed=0, dtype="float64")
+    X = np.array([[0.0, 0.0], [1.0, -0.5]])
+    result = cr.gradcheck(net, X, np.ones((2, 2)))
+    assert result.passed()
+    assert sum(p.kinks for p in result.parameters) > 0

@@ -1,0 +1,224 @@
+"""The fit loop and the optimisers: learning, reproducibility, early stopping, the update rules."""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def test_xor_with_plain_full_batch_gradient_descent():
+    """The seeds' setting: a 2-2-1 sigmoid network, cross entropy, θ ← θ − η∇L on all examples."""
+    net = cr.Network.from_sizes([2, 2, 1], "sigmoid", loss="binary_cross_entropy", seed=0)
+    history = cr.fit(net, XOR_X, XOR_Y, epochs=3000, batch_size=None, optimizer="sgd", lr=2.0)
+    np.testing.assert_array_equal(net.predict(XOR_X), XOR_Y)
+    assert history["loss"][-1] < 0.01
+    assert history["loss"][0] > 0.69  # it started at chance: log 2
+    assert history["accuracy"][-1] == 1.0
+
+
+def test_xor_with_squared_error_as_seed_002():
+    net = cr.Network.from_sizes([2, 2, 1], "sigmoid", "sigmoid", "squared_error", seed=1)
+    cr.fit(net, XOR_X, XOR_Y, epochs=4000, batch_size=None, lr=5.0)
+    np.testing.assert_array_equal(net.predict(XOR_X).ravel() > 0.5, XOR_Y == 1)
+
+
+def test_digits_reach_97_percent_held_out(digits):
+    X_train, X_test, y_train, y_test = digits
+    net = cr.Network.from_sizes([64, 128, 10], "relu", seed=0)
+    history = cr.fit(
+        net, X_train, y_train, epochs=30, batch_size=32, optimizer="adam", lr=1e-3,
+        validation_data=(X_test, y_test),
+    )  # fmt: skip
+    result = net.evaluate(X_test, y_test)
+    assert result["accuracy"] >= 0.97
+    assert history["val_accuracy"][-1] == result["accuracy"]
+    assert history.epochs == 30 and len(history["val_loss"]) == 30
+
+
+def test_lecture_network_on_digits(digits):
+    """Sigmoid hidden layer, softmax + cross entropy, plain mini-batch gradient descent."""
+    X_train, X_test, y_train, y_test = digits
+    net = cr.Network.from_sizes([64, 30, 10], "sigmoid", seed=0)
+    cr.fit(net, X_train, y_train, epochs=60, batch_size=10, optimizer="sgd", lr=0.5)
+    assert net.evaluate(X_test, y_test)["accuracy"] >= 0.95
+
+
+def _train(seed: int) -> cr.Network:
+    rng = np.random.default_rng(99)
+    X, y = rng.normal(size=(300, 8)), rng.integers(0, 3, 300)
+    net = cr.Network.from_sizes([8, 16, 16, 3], ["tanh", "relu"], dropout=0.2, seed=seed)
+    cr.fit(net, X, y, epochs=4, batch_size=32, optimizer="adam", lr=1e-2, validation_data=(X[:50], y[:50]))
+    return net
+
+
+def test_same_seed_gives_bit_identical_weights():
+    a, b = _train(seed=7), _train(seed=7)
+    assert a.flat_params.tobytes() == b.flat_params.tobytes()
+    assert not np.array_equal(a.flat_params, _train(seed=8).flat_params)
+
+
+def test_full_batch_is_one_step_per_epoch_on_the_whole_loss():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    net = cr.Network.from_sizes([3, 4, 2], "tanh", seed=0, dtype="float64")
+    manual = net.copy()
+    cr.fit(net, X, y, epochs=3, batch_size=None, lr=0.1)
+    for _ in range(3):
+        _, grads = manual.loss_and_grad(X, y)
+        for p, g in zip(manual.parameters(), grads, strict=True):
+            p -= 0.1 * g
+    np.testing.assert_allclose(net.flat_params, manual.flat_params, rtol=1e-13)
+
+
+def test_minibatches_follow_the_seeded_order():
+    """fit gathers batch rows in a permutation drawn from the network's generator."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(25, 3)), rng.integers(0, 2, 25)
+    net = cr.Network.from_sizes([3, 4, 2], seed=5, dtype="float64")
+    manual = net.copy()
+    cr.fit(net, X, y, epochs=2, batch_size=10, lr=0.1)
+    order = np.arange(25)
+    for _ in range(2):
+        manual.rng.shuffle(order)
+        for start in range(0, 25, 10):
+            rows = order[start : start + 10]
+            manual.loss_and_grad(X[rows], y[rows])
+            manual.flat_params -= 0.1 * manual.flat_grads
+    np.testing.assert_allclose(net.flat_params, manual.flat_params, rtol=1e-13)
+
+
+def _one_step(opt: cr.Optimizer, g: np.ndarray, p0: np.ndarray, steps: int = 1) -> np.ndarray:
+    net = cr.Network([cr.Dense(2, 2)], loss="squared_error", dtype="float64")
+    net.flat_params[...] = p0
+    opt.bind(net)
+    for _ in range(steps):
+        net.flat_grads[...] = g
+        opt.step()
+    return net.flat_params.copy()
+
+
+def test_update_rules():
+    rng = np.random.default_rng(0)
+    p0, g = rng.normal(size=6), rng.normal(size=6)
+    np.testing.assert_allclose(_one_step(cr.SGD(0.1), g, p0), p0 - 0.1 * g)
+    # momentum, two steps: v₁ = −ηg, v₂ = μ v₁ − ηg
+    v1 = -0.1 * g
+    v2 = 0.9 * v1 - 0.1 * g
+    np.testing.assert_allclose(_one_step(cr.SGD(0.1, momentum=0.9), g, p0, 2), p0 + v1 + v2)
+    nesterov = p0 + (0.9 * v1 - 0.1 * g) + (0.9 * v2 - 0.1 * g)
+    np.testing.assert_allclose(_one_step(cr.SGD(0.1, 0.9, nesterov=True), g, p0, 2), nesterov)
+    # Adam after two identical steps: m̂ = g, v̂ = g², step = η g / (|g| + ε) each time
+    adam = _one_step(cr.Adam(0.01), g, p0, 2)
+    np.testing.assert_allclose(adam, p0 - 2 * 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-10)
+
+
+def test_weight_decay_applies_to_weights_not_biases():
+    p0, g = np.ones(6), np.zeros(6)  # W is the first 4 entries, b the last 2
+    after = _one_step(cr.SGD(0.1, weight_decay=0.5), g, p0)
+    np.testing.assert_allclose(after, [0.95, 0.95, 0.95, 0.95, 1.0, 1.0])
+
+
+def test_schedules():
+    assert cr.Constant(0.1)(50) == 0.1
+    assert [cr.StepDecay(1.0, step=2, gamma=0.5)(t) for t in range(5)] == [1, 1, 0.5, 0.5, 0.25]
+    assert cr.ExponentialDecay(1.0, 0.9)(2) == pytest.approx(0.81)
+    cosine = cr.CosineDecay(1.0, epochs=4, min_lr=0.1)
+    assert [round(cosine(t), 6) for t in (0, 2, 4, 9)] == [1.0, 0.55, 0.1, 0.1]
+    opt = cr.SGD(cr.StepDecay(1.0, 1, 0.5))
+    rng = np.random.default_rng(0)
+    net = cr.Network.from_sizes([2, 2], seed=0)
+    seen = []
+
+    class Spy(cr.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append(opt.lr)
+
+    cr.fit(net, rng.normal(size=(8, 2)), rng.integers(0, 2, 8), epochs=3, optimizer=opt, callbacks=[Spy()])
+    assert seen == [1.0, 0.5, 0.25]
+
+
+def test_early_stopping_restores_the_best_weights():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)), rng.integers(0, 2, 60)  # noise: validation loss soon rises
+    Xv, yv = rng.normal(size=(40, 5)), rng.integers(0, 2, 40)
+    net = cr.Network.from_sizes([5, 64, 2], "relu", seed=0, dtype="float64")
+    snapshots = []
+
+    class Snapshot(cr.Callback):
+        def on_epoch_end(self, epoch, logs):
+            snapshots.append(net.flat_params.copy())
+
+    history = cr.fit(
+        net, X, y, epochs=200, batch_size=8, optimizer="adam", lr=0.01, validation_data=(Xv, yv),
+        early_stopping=5, callbacks=[Snapshot()],
+    )  # fmt: skip
+    assert history.stopped_early and history.epochs < 200
+    best = history.best_epoch
+    assert history["val_loss"][best] == min(history["val_loss"])
+    assert history.epochs == best + 1 + 5
+    np.testing.assert_array_equal(net.flat_params, snapshots[best])
+    assert net.evaluate(Xv, yv)["loss"] == pytest.approx(history["val_loss"][best])
+
+
+def test_callback_can_stop_and_sees_batches():
+    rng = np.random.default_rng(0)
+    batches = []
+
+    class StopAfterTwo(cr.Callback):
+        def on_batch_end(self, batch, logs):
+            batches.append((batch, logs["samples"]))
+
+        def on_epoch_end(self, epoch, logs):
+            return epoch == 1
+
+    net = cr.Network.from_sizes([2, 2], seed=0)
+    history = cr.fit(net, rng.normal(size=(10, 2)), rng.integers(0, 2, 10), epochs=9, batch_size=4,
+                     callbacks=[StopAfterTwo()])  # fmt: skip
+    assert history.epochs == 2
+    assert batches == [(0, 4), (1, 8), (2, 10)] * 2
+
+
+def test_divergence_stops_with_a_clear_error():
+    X = np.array([[1e3, -1e3], [-1e3, 1e3]])
+    net = cr.Network.from_sizes([2, 8, 1], "relu", loss="squared_error", seed=0)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        cr.fit(net, X, [1e3, -1e3], epochs=50, batch_size=None, lr=10.0)
+
+
+def test_history_dict():
+    net = cr.Network.from_sizes([2, 2], seed=0)
+    h = cr.fit(net, [[0.0, 1.0], [1.0, 0.0]], [0, 1], epochs=2)
+    d = h.to_dict()
+    assert d["epochs"] == 2 and set(d["metrics"]) == {"loss", "accuracy"}
+    assert all(math.isfinite(v) for v in d["metrics"]["loss"])
+
+
+def test_training_step_allocates_no_batch_sized_arrays():
+    """The hot loop reuses its buffers: after warm-up, a step allocates nothing that grows with
+    the batch (NumPy's ufunc machinery keeps a fixed scratch of 8192 elements for broadcasting)."""
+    n = 2048
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(n, 100)).astype(np.float32), rng.integers(0, 10, n)
+    net = cr.Network.from_sizes([100, 200, 100, 10], "relu", dropout=0.1, seed=0)
+    opt = cr.Adam(1e-3)
+    opt.bind(net)
+    yc = net.check_y(y, n)
+    for _ in range(2):
+        net._train_step(X, yc)
+        opt.step()
+    tracemalloc.start()
+    for _ in range(5):
+        net._train_step(X, yc)
+        opt.step()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    smallest_buffer = n * 10 * 4  # the output layer's z, 80 KB
+    assert peak < smallest_buffer, f"{peak} bytes allocated during 5 steps"
