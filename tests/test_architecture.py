@@ -1,0 +1,68 @@
+"""The layers of the house import in one direction only: core ← training ← io/data ← faces."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import chainrule
+
+PACKAGE = Path(chainrule.__file__).parent
+LAYER = {
+    **dict.fromkeys(
+        [
+            "base",
+            "activations",
+            "layers",
+            "losses",
+            "initializers",
+            "network",
+            "optimizers",
+            "schedules",
+            "gradcheck",
+        ],
+        0,
+    ),
+    "training": 1,
+    "io": 2,
+    "__init__": 3,
+}
+THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors"}}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_every_module_has_a_layer():
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    assert modules <= LAYER.keys(), f"place {modules - LAYER.keys()} in a layer of tests/test_architecture.py"
+
+
+def test_imports_point_down():
+    import sys
+
+    for path in PACKAGE.glob("*.py"):
+        level = LAYER[path.stem]
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top == "chainrule":
+                inner = name.split(".")[1] if "." in name else "__init__"
+                assert LAYER[inner] <= level, (
+                    f"{path.name} (layer {level}) imports {name} (layer {LAYER[inner]})"
+                )
+            elif top not in sys.stdlib_module_names and level in THIRD_PARTY:
+                assert top in THIRD_PARTY[level], f"{path.name} imports {top}"
+
+
+def test_no_framework_and_no_pickle_anywhere():
+    banned = {"torch", "tensorflow", "jax", "pickle", "dill", "cloudpickle", "joblib"}
+    for path in PACKAGE.rglob("*.py"):
+        assert not {n.split(".")[0] for n in _imports(path)} & banned, path.name
+        assert "allow_pickle=True" not in path.read_text(), path.name

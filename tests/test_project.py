@@ -1,0 +1,46 @@
+"""The project around the code: lint clean, README commands present, CI calls the test command."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme_command(marker: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\n```sh\n(.+)\n```", (ROOT / "README.md").read_text())
+    assert match, f"README.md has no {marker} block"
+    return match.group(1)
+
+
+def test_readme_has_exactly_two_setup_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("```sh") == 2
+    assert "pytest" in _readme_command("test-command")
+    assert "examples/digits.py" in _readme_command("main-command")
+
+
+def test_ci_runs_the_readme_test_command():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "test-command" in script and "eval" in script
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run([ruff, "format", "--check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_main_example_reaches_97_percent():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "digits.py")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    accuracy = float(re.search(r"test accuracy ([\d.]+)", result.stdout).group(1))
+    assert accuracy >= 0.97
