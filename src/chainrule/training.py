@@ -203,9 +203,11 @@ class _Batches:
                 yield self.X[start : start + self.size], self.y[start : start + self.size]
                 continue
             rows = self.order[start : start + self.size]
+            # mode="clip": the rows are a permutation, always in range, and numpy buffers (and
+            # so copies twice) when it must check them, as with the default mode="raise"
             yield (
-                np.take(self.X, rows, axis=0, out=self.X_buf[: len(rows)]),
-                np.take(self.y, rows, axis=0, out=self.y_buf[: len(rows)]),
+                np.take(self.X, rows, axis=0, out=self.X_buf[: len(rows)], mode="clip"),
+                np.take(self.y, rows, axis=0, out=self.y_buf[: len(rows)], mode="clip"),
             )
 
 
