@@ -212,11 +212,11 @@ def test_training_step_allocates_no_batch_sized_arrays():
     opt.bind(net)
     yc = net.check_y(y, n)
     for _ in range(2):
-        net._train_step(X, yc)
+        net.train_step(X, yc)
         opt.step()
     tracemalloc.start()
     for _ in range(5):
-        net._train_step(X, yc)
+        net.train_step(X, yc)
         opt.step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

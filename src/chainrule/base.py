@@ -18,26 +18,14 @@ import numpy as np
 Array = np.ndarray
 
 
-class Layer:
-    """Base class: buffers reused from batch to batch, a config for model files."""
-
-    params: ClassVar[tuple[str, ...]] = ()
+class Buffered:
+    """Owns scratch arrays that are reused from batch to batch: no allocation per batch."""
 
     def __init__(self) -> None:
         self._buffers: dict[str, Array] = {}
 
-    def forward(self, a_prev: Array, training: bool = False) -> Array:
-        raise NotImplementedError
-
-    def backward(self, grad: Array, need_input_grad: bool = True) -> Array | None:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """What a model file needs to rebuild this layer (weights are stored separately)."""
-        return {"type": type(self).__name__}
-
     def _buffer(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> Array:
-        """A scratch array of ``shape``, reused across calls: no allocation per batch.
+        """A scratch array of ``shape``, reused across calls.
 
         The buffer grows to the largest batch seen and smaller batches get a view of its first
         rows, so the short last batch of an epoch does not reallocate.
@@ -51,6 +39,22 @@ class Layer:
     def clear_buffers(self) -> None:
         """Free the scratch arrays (they come back, sized to the next batch, on the next pass)."""
         self._buffers.clear()
+
+
+class Layer(Buffered):
+    """Base class of the layers: forward, backward, and a config for model files."""
+
+    params: ClassVar[tuple[str, ...]] = ()
+
+    def forward(self, a_prev: Array, training: bool = False) -> Array:
+        raise NotImplementedError
+
+    def backward(self, grad: Array, need_input_grad: bool = True) -> Array | None:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """What a model file needs to rebuild this layer (weights are stored separately)."""
+        return {"type": type(self).__name__}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")

@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from chainrule.activations import Activation, Sigmoid, Softmax
-from chainrule.base import Array
+from chainrule.base import Array, Buffered
 
 REDUCTIONS = ("mean", "sum")
 
 
-class Loss:
+class Loss(Buffered):
     """A loss C^n(a, y) of one example, summed or averaged over the batch."""
 
     name: ClassVar[str] = ""
@@ -31,8 +31,8 @@ class Loss:
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {reduction!r}: use 'mean' or 'sum'")
+        super().__init__()
         self.reduction = reduction
-        self._buffers: dict[str, Array] = {}
 
     def config(self) -> dict[str, Any]:
         return {"type": self.name, "reduction": self.reduction}
@@ -43,7 +43,7 @@ class Loss:
 
     def value(self, out: Activation, y: Array) -> float:
         """L: Σ_n C^n, or its mean with ``reduction="mean"``."""
-        return self.total(out, y) * self._scale(len(y))
+        return self.total(out, y) * self.scale(len(y))
 
     def delta(self, out: Activation, y: Array) -> Array:
         """δ^(O) = ∂L/∂z^(O), in an array the loss owns until its next call."""
@@ -61,14 +61,9 @@ class Loss:
         """How many rows are predicted right (classifiers only)."""
         raise TypeError(f"{self.name} is not a classification loss: it has no accuracy")
 
-    def _scale(self, n: int) -> float:
+    def scale(self, n: int) -> float:
+        """L / Σ_n C^n for a batch of n rows: 1/n for the mean, 1 for the sum."""
         return 1.0 / n if self.reduction == "mean" else 1.0
-
-    def _buffer(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> Array:
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:] or buf.dtype != dtype:
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-        return buf[: shape[0]]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reduction={self.reduction!r})"
@@ -160,7 +155,7 @@ class CrossEntropy(Loss):
             d.ravel()[self._label_index(y, a.shape[1])] -= 1  # a − y with y one-hot
         else:
             d -= y
-        d *= self._scale(len(y))
+        d *= self.scale(len(y))
         return d
 
     def predict(self, a: Array) -> Array:
@@ -198,7 +193,7 @@ class BinaryCrossEntropy(Loss):
     def delta(self, out: Activation, y: Array) -> Array:
         d = self._buffer("delta", out.a.shape, out.a.dtype)
         np.subtract(out.a, y, out=d)
-        d *= self._scale(len(y))
+        d *= self.scale(len(y))
         return d
 
     def predict(self, a: Array) -> Array:
@@ -228,7 +223,7 @@ class SquaredError(Loss):
     def delta(self, out: Activation, y: Array) -> Array:
         d = self._buffer("delta", out.a.shape, out.a.dtype)
         np.subtract(out.a, y, out=d)  # ∂C/∂a
-        d *= self._scale(len(y))
+        d *= self.scale(len(y))
         return out.backward(d)  # ⊙ σ'(z)
 
 

@@ -357,8 +357,11 @@ class Network:
         for layer, need_input_grad in self._backward_plan:
             delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)
 
-    def _train_step(self, X: Array, y: Array) -> float:
-        """Forward pass, L, backward pass on checked arrays; gradients land in ``flat_grads``."""
+    def train_step(self, X: Array, y: Array) -> float:
+        """Forward pass (dropout on), L, backward pass; returns L and leaves ∇L in ``flat_grads``.
+
+        For trainers: X and y must come from `check_X` and `check_y` (nothing is checked here,
+        so that the hot loop pays for validation once, not per batch)."""
         self._forward(X, training=True)
         value = self.loss.value(self.output, y)
         self._backward(y)
@@ -416,7 +419,7 @@ class Network:
             total += self.loss.total(self.output, yc)
             if self.loss.classifier:
                 correct += self.loss.correct(a, yc)
-        result = {"loss": total * self.loss._scale(len(X))}
+        result = {"loss": total * self.loss.scale(len(X))}
         if self.loss.classifier:
             result["accuracy"] = correct / len(X)
         return result

@@ -219,15 +219,15 @@ def _train_epoch(
     loss = network.loss
     total, correct, seen = 0.0, 0, 0
     for batch, (Xb, yb) in enumerate(batches):
-        value = network._train_step(Xb, yb)
+        value = network.train_step(Xb, yb)
         opt.step()
-        total += value / loss._scale(len(yb))  # Σ_n C^n of the batch
+        total += value / loss.scale(len(yb))  # Σ_n C^n of the batch
         seen += len(yb)
         if loss.classifier:
             correct += loss.correct(network.output.a, yb)
         for cb in callbacks:
-            cb.on_batch_end(batch, {"loss": total * loss._scale(seen), "samples": seen})
-    logs = {"loss": total * loss._scale(seen)}
+            cb.on_batch_end(batch, {"loss": total * loss.scale(seen), "samples": seen})
+    logs = {"loss": total * loss.scale(seen)}
     if loss.classifier:
         logs["accuracy"] = correct / seen
     return logs
