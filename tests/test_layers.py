@@ -168,3 +168,13 @@ def test_architecture_is_validated():
         cr.Network([cr.Dense(2, 2), relu, cr.Dense(2, 2), relu], loss="squared_error")
     with pytest.raises(ValueError, match="one per hidden layer"):
         cr.Network.from_sizes([2, 3, 3, 2], ["relu"])
+
+
+def test_explicit_weights_are_kept_and_layers_are_not_shared():
+    dense = cr.Dense(2, 1, W=[[2.0], [3.0]], b=[1.0])
+    net = cr.Network([dense], loss="squared_error", seed=0)
+    np.testing.assert_array_equal(net.forward([[1.0, 1.0]]), [[6.0]])
+    with pytest.raises(ValueError, match="already belongs to another Network"):
+        cr.Network([dense], loss="squared_error")
+    with pytest.raises(ValueError, match=r"shape \(2, 1\)"):
+        cr.Dense(2, 1, W=np.ones((1, 2)))

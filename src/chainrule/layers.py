@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from chainrule.activations import (
     ACTIVATIONS,
@@ -60,7 +61,17 @@ class Dense(Layer):
 
     params = ("W", "b")
 
-    def __init__(self, n_in: int, n_out: int, init: str = "auto") -> None:
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        init: str = "auto",
+        *,
+        W: ArrayLike | None = None,
+        b: ArrayLike | None = None,
+    ) -> None:
+        """``init`` names the initialiser (``auto``: He before ReLU, else Glorot), drawn when the
+        `Network` is built; explicit ``W`` (n_in, n_out) and ``b`` (n_out,) are kept instead."""
         super().__init__()
         self.n_in = _positive_int(n_in, "Dense n_in")
         self.n_out = _positive_int(n_out, "Dense n_out")
@@ -69,9 +80,18 @@ class Dense(Layer):
         self.init = init
         self.W = np.zeros((self.n_in, self.n_out))
         self.b = np.zeros(self.n_out)
+        self.initialized = W is not None
+        for name, value in (("W", W), ("b", b)):
+            if value is not None:
+                value = np.asarray(value, dtype=float)
+                if value.shape != getattr(self, name).shape or not np.isfinite(value).all():
+                    raise ValueError(
+                        f"Dense {name} must be a finite array of shape {getattr(self, name).shape}, "
+                        f"got shape {value.shape}"
+                    )
+                getattr(self, name)[...] = value
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
-        self.initialized = False
 
     def initialize(self, rng: np.random.Generator, scheme: str = "glorot") -> None:
         """Draw W from ``scheme`` (glorot or he) and set b = 0, in place."""

@@ -225,6 +225,12 @@ class Network:
 
     def _flatten(self) -> None:
         """Move every parameter and gradient into views of two flat arrays."""
+        for layer in self.layers:
+            if getattr(layer, "_network_owned", False):
+                raise ValueError(
+                    f"{layer!r} already belongs to another Network: create new layers for this one"
+                )
+            layer._network_owned = True  # its arrays become views into this network's flat arrays
         owned = [(layer, name) for layer in self.layers for name in layer.params]
         total = sum(getattr(layer, name).size for layer, name in owned)
         self.flat_params = np.empty(total, dtype=self.dtype)
