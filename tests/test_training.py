@@ -222,3 +222,20 @@ def test_training_step_allocates_no_batch_sized_arrays():
     tracemalloc.stop()
     smallest_buffer = n * 10 * 4  # the output layer's z, 80 KB
     assert peak < smallest_buffer, f"{peak} bytes allocated during 5 steps"
+
+
+def test_bit_identical_across_processes():
+    """Run after run, not only within one interpreter: nothing depends on hash seeds or addresses."""
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, numpy as np, chainrule as cr;"
+        "rng = np.random.default_rng(0); X, y = rng.normal(size=(200, 10)), rng.integers(0, 4, 200);"
+        "net = cr.Network.from_sizes([10, 32, 4], 'relu', dropout=0.2, seed=3);"
+        "cr.fit(net, X, y, epochs=3, batch_size=16, optimizer='adam', lr=1e-2);"
+        "print(hashlib.sha256(net.flat_params.tobytes()).hexdigest())"
+    )
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}  # fmt: skip
+    assert len(runs) == 1

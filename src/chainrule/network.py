@@ -106,7 +106,8 @@ class Network:
     ``dtype`` is float32 by default (float64 for gradient checks); inputs are converted to it
     once, at the boundary, so a computation never mixes precisions. ``seed`` seeds the one
     generator behind the initial weights, the shuffling and the dropout masks: the same seed gives
-    bit-identical training.
+    bit-identical training, run after run (with the same number of BLAS threads: a different
+    thread count sums the matrix products in another order).
     """
 
     def __init__(
