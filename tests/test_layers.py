@@ -178,3 +178,9 @@ def test_explicit_weights_are_kept_and_layers_are_not_shared():
         cr.Network([dense], loss="squared_error")
     with pytest.raises(ValueError, match=r"shape \(2, 1\)"):
         cr.Dense(2, 1, W=np.ones((1, 2)))
+
+
+def test_a_given_bias_survives_initialisation():
+    net = cr.Network([cr.Dense(2, 3, b=[1.0, 2.0, 3.0]), cr.Softmax()], seed=0)
+    np.testing.assert_array_equal(net.levels[0].b, [1.0, 2.0, 3.0])
+    assert np.abs(net.levels[0].W).max() > 0  # W was drawn

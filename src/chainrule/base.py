@@ -45,6 +45,7 @@ class Layer(Buffered):
     """Base class of the layers: forward, backward, and a config for model files."""
 
     params: ClassVar[tuple[str, ...]] = ()
+    _network_owned = False  # set by the Network whose flat arrays hold this layer's parameters
 
     def forward(self, a_prev: Array, training: bool = False) -> Array:
         raise NotImplementedError

@@ -94,9 +94,8 @@ class Dense(Layer):
         self.db = np.zeros_like(self.b)
 
     def initialize(self, rng: np.random.Generator, scheme: str = "glorot") -> None:
-        """Draw W from ``scheme`` (glorot or he) and set b = 0, in place."""
+        """Draw W from ``scheme`` (glorot or he), in place; b keeps its value (0 unless given)."""
         self.W[...] = initializer(scheme)(rng, self.n_in, self.n_out)
-        self.b[...] = 0
         self.initialized = True
 
     def config(self) -> dict[str, Any]:

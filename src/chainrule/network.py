@@ -19,7 +19,7 @@ buffer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -129,7 +129,6 @@ class Network:
         self.layers = layers
         self.loss = make_loss(loss, reduction)
         self.dtype = as_dtype(dtype)
-        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.metadata: dict[str, Any] = {}
         self.output: Activation = layers[-1]
@@ -195,9 +194,9 @@ class Network:
                 width = layer.n_out
                 levels.append(Level(len(levels) + 1, layer, None, None))
             elif levels and isinstance(layer, Activation) and levels[-1].activation is None:
-                levels[-1] = Level(levels[-1].index, levels[-1].dense, layer, levels[-1].dropout)
+                levels[-1] = replace(levels[-1], activation=layer)
             elif levels and isinstance(layer, Dropout) and levels[-1].dropout is None:
-                levels[-1] = Level(levels[-1].index, levels[-1].dense, levels[-1].activation, layer)
+                levels[-1] = replace(levels[-1], dropout=layer)
         if not levels:
             raise ValueError("a network needs at least one Dense layer")
         need = self.loss.output
@@ -227,7 +226,7 @@ class Network:
     def _flatten(self) -> None:
         """Move every parameter and gradient into views of two flat arrays."""
         for layer in self.layers:
-            if getattr(layer, "_network_owned", False):
+            if layer._network_owned:
                 raise ValueError(
                     f"{layer!r} already belongs to another Network: create new layers for this one"
                 )
@@ -304,7 +303,7 @@ class Network:
         other = Network.from_config({**self.config(), "dtype": as_dtype(dtype).name})
         other.flat_params[...] = self.flat_params
         other.rng.bit_generator.state = self.rng.bit_generator.state
-        other.seed, other.metadata = self.seed, dict(self.metadata)
+        other.metadata = dict(self.metadata)
         return other
 
     def copy(self) -> Network:
