@@ -20,6 +20,7 @@ LAYER = {
             "optimizers",
             "schedules",
             "gradcheck",
+            "explain",
         ],
         0,
     ),

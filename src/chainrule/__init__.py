@@ -5,10 +5,12 @@
     net.predict(X_test)
 
 The modules follow the lecture notes: `layers` (z = a_prev W + b, a = σ(z)), `losses` (C and
-δ^(O)), `network` (forward pass, backward pass), `optimizers` (θ ← θ − η∇L), `gradcheck`.
+δ^(O)), `network` (forward pass, backward pass), `optimizers` (θ ← θ − η∇L), `gradcheck`, `explain`
+(the chain rule of one weight, with the numbers).
 """
 
 from chainrule.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.explain import Explanation, explain
 from chainrule.gradcheck import GradcheckResult, gradcheck
 from chainrule.io import ModelFileError, load, save
 from chainrule.layers import Dense, Dropout, Layer
@@ -31,6 +33,7 @@ __all__ = [
     "Dense",
     "Dropout",
     "EarlyStopping",
+    "Explanation",
     "ExponentialDecay",
     "GradcheckResult",
     "History",
@@ -48,6 +51,7 @@ __all__ = [
     "SquaredError",
     "StepDecay",
     "Tanh",
+    "explain",
     "fit",
     "gradcheck",
     "load",

@@ -28,6 +28,13 @@ from chainrule.activations import LeakyReLU, ReLU
 from chainrule.layers import Dropout
 from chainrule.network import Network
 
+STEPS = (2, 1, -1, -2)  # θ_i is moved by step · ε, in this order
+
+
+def fourth_order_difference(at: list[float], eps: float) -> float:
+    """∂L/∂θ_i from L at θ_i + 2ε, + ε, − ε, − 2ε (the order of ``STEPS``), error O(ε⁴)."""
+    return (8 * (at[1] - at[2]) - (at[0] - at[3])) / (12 * eps)
+
 
 @dataclass(frozen=True)
 class ParameterCheck:
@@ -113,14 +120,14 @@ def gradcheck(
         for i in idx:
             old = flat[i]
             at, crossed = [], False
-            for step in (2, 1, -1, -2):
+            for step in STEPS:
                 flat[i] = old + step * eps
                 at.append(loss())
                 crossed = crossed or any(not np.array_equal(s, b) for s, b in zip(sides(), base, strict=True))
             flat[i] = old
             if crossed:
                 continue
-            f = (8 * (at[1] - at[2]) - (at[0] - at[3])) / (12 * eps)
+            f = fourth_order_difference(at, eps)
             g = analytic[offset + i]
             err.append(abs(g - f))
             rel.append(err[-1] / max(abs(g), abs(f), floor))
