@@ -191,6 +191,7 @@ class Session:
     def train_for(self, seconds: float) -> dict[str, Any]:
         """Train (while running) for about ``seconds``, then return a frame."""
         with self.lock:
+            self.used = time.monotonic()
             end = time.perf_counter() + seconds
             while self.running and time.perf_counter() < end:
                 self._train_step()
@@ -323,6 +324,11 @@ class Session:
                 "step": self.steps,
             }
 
+    def close(self) -> None:
+        """Stop training and end the session's event stream."""
+        self.running = False
+        self.watcher += 1
+
     # ------------------------------------------------------------------------------ export
     def state(self) -> dict[str, Any]:
         """Everything needed to rebuild this network and its data outside the playground."""
@@ -362,7 +368,7 @@ class Sessions:
         with self._lock:
             now = time.monotonic()
             for key in [k for k, s in self._sessions.items() if now - s.used > self.idle_seconds]:
-                del self._sessions[key]
+                self._sessions.pop(key).close()
             if len(self._sessions) >= self.limit:
                 raise SessionsFullError(
                     f"the playground already has {self.limit} sessions open: close some tabs and reload"
@@ -383,8 +389,7 @@ class Sessions:
         with self._lock:
             session = self._sessions.pop(key, None)
         if session is not None:
-            session.running = False
-            session.watcher += 1  # its event stream ends
+            session.close()
 
     def __len__(self) -> int:
         return len(self._sessions)

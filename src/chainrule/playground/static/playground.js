@@ -407,8 +407,9 @@ function drawOutput(outputs) {
       const c = pointColour(s[part].y[n]);
       context.beginPath();
       context.arc(u, v, 3.2, 0, 2 * Math.PI);
-      context.fillStyle = test ? "white" : `rgb(${c.join(",")})`;
-      context.strokeStyle = test ? `rgb(${c.join(",")})` : "white";
+      const regression = s.task === "regression";  // points coloured like the surface: outline them
+      context.fillStyle = test && !regression ? "white" : `rgb(${c.join(",")})`;
+      context.strokeStyle = regression ? (test ? "black" : "#555") : test ? `rgb(${c.join(",")})` : "white";
       context.lineWidth = test ? 1.8 : 1;
       context.fill();
       context.stroke();
@@ -622,7 +623,7 @@ function weightPanel(e) {
     const u = update.update[e.level - 1];
     const box = element("div", { class: "update" });
     const t = element("table");
-    row(t, "Δw in step " + update.step, "dw", u.dW[e.i][e.j], "= w after − w before");
+    row(t, "Δw in step " + update.step, "dw", u.dW[e.i][e.j], "= w after − w before (float32 weights)");
     row(t, "∂L/∂w of the batch", "grad_w", u.grad_W[e.i][e.j], `mean of a · δ over ${update.batch_size} examples`);
     row(t, "−η · ∂L/∂w", "minus_lr_grad", -update.lr * u.grad_W[e.i][e.j], update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
     box.append(t);
