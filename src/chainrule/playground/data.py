@@ -1,0 +1,184 @@
+"""The data of a session: a toy set or an uploaded CSV, split into training and test rows.
+
+A CSV has three columns, ``x1, x2, label`` (an optional header row names them). The label
+column is a class label (numbers or text, at most ``MAX_CLASSES`` distinct) unless it holds
+numbers that are not all whole or take more distinct values than that: then it is a regression
+target. A CSV's inputs are standardised with the training rows' mean and standard deviation
+(the network sees x' = (x − mean) / scale, saved in the model file's metadata as
+``standardize``); the toys lie in about [−1, 1]² and are used as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule.playground.settings import MAX_CLASSES, MAX_SAMPLES, MIN_SAMPLES, Settings
+from chainrule.toys import REGRESSION, toy
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Table:
+    """A parsed CSV: the inputs X (n, 2), the label or target column as given, and the names."""
+
+    X: Array
+    labels: list[Any]  # class labels (int or str) or float targets
+    task: str  # "classification" or "regression"
+    feature_names: list[str]
+    target: str
+
+
+@dataclass(frozen=True)
+class Data:
+    """Training and test rows: ``X_*`` as the network sees them, ``P_*`` in the plane's
+    coordinates (the same for the toys), ``y_*`` class indices 0..K−1 or float targets."""
+
+    X_train: Array
+    y_train: Array
+    X_test: Array
+    y_test: Array
+    P_train: Array
+    P_test: Array
+    task: str
+    classes: list[Any]  # the original labels: output k ↔ classes[k]
+    feature_names: list[str]
+    target: str
+    mean: Array
+    scale: Array
+
+    def metadata(self) -> dict[str, Any]:
+        """``network.metadata`` by the project's convention for model files."""
+        meta: dict[str, Any] = {"feature_names": self.feature_names, "target": self.target, "task": self.task}
+        if self.task == "classification":
+            meta["classes"] = self.classes
+        if (self.mean != 0).any() or (self.scale != 1).any():
+            meta["standardize"] = {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+        return meta
+
+
+def make_data(settings: Settings, table: Table | None) -> Data:
+    """The rows that ``settings`` describe, split into training and test rows by its seed."""
+    if settings.data == "csv":
+        if table is None:
+            raise ValueError("no CSV uploaded in this session: upload one (a CSV is not kept in the URL)")
+        order = np.random.default_rng(settings.seed).permutation(len(table.X))
+        P = table.X[order]
+        if table.task == "classification":
+            classes = sorted(set(table.labels), key=_label_order)
+            index = {c: k for k, c in enumerate(classes)}
+            y = np.array([index[table.labels[i]] for i in order])
+        else:
+            classes, y = [], np.asarray(table.labels, dtype=float)[order]
+        names, target, task = table.feature_names, table.target, table.task
+    else:
+        P, y = toy(settings.data, settings.samples, settings.noise, settings.seed, settings.classes)
+        task = "regression" if settings.data in REGRESSION else "classification"
+        classes = list(range(settings.classes)) if task == "classification" else []
+        names, target = ["x1", "x2"], "y" if task == "regression" else "label"
+    n_test = min(len(P) - 1, max(1, round(settings.test_fraction * len(P))))
+    P_test, P_train, y_test, y_train = P[:n_test], P[n_test:], y[:n_test], y[n_test:]
+    if settings.data == "csv":
+        mean, scale = P_train.mean(axis=0), P_train.std(axis=0)
+        scale[scale == 0] = 1.0  # a constant column stays as it is, centred
+    else:
+        mean, scale = np.zeros(2), np.ones(2)
+    return Data(
+        X_train=(P_train - mean) / scale,
+        y_train=y_train,
+        X_test=(P_test - mean) / scale,
+        y_test=y_test,
+        P_train=P_train,
+        P_test=P_test,
+        task=task,
+        classes=classes,
+        feature_names=names,
+        target=target,
+        mean=mean,
+        scale=scale,
+    )
+
+
+def _label_order(label: Any) -> tuple[int, Any]:
+    return (0, label) if isinstance(label, int) else (1, str(label))
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value
+
+
+def parse_csv(raw: bytes) -> Table:
+    """Read ``x1, x2, label`` rows, or say which line is wrong and how."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("the CSV is not UTF-8 text: save it as a plain .csv file") from None
+    if "\0" in text:
+        raise ValueError("the CSV contains NUL bytes: it looks like a binary file, not a CSV")
+    try:
+        rows = [
+            (n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), 1) if any(f.strip() for f in row)
+        ]
+    except csv.Error as e:
+        raise ValueError(f"the CSV cannot be read: {e}") from None
+    if not rows:
+        raise ValueError("the CSV is empty: it needs rows of x1, x2, label")
+    header = ["x1", "x2", "label"]
+    first = rows[0][1]
+    if len(first) == 3 and (_number(first[0]) is None or _number(first[1]) is None):
+        header = [f.strip() or default for f, default in zip(first, header, strict=True)]
+        rows = rows[1:]
+    if not MIN_SAMPLES <= len(rows) <= MAX_SAMPLES:
+        raise ValueError(
+            f"the CSV has {len(rows)} data rows: the playground takes {MIN_SAMPLES} to {MAX_SAMPLES}"
+        )
+    X = np.empty((len(rows), 2))
+    labels: list[str] = []
+    for r, (line, row) in enumerate(rows):
+        if len(row) != 3:
+            raise ValueError(f"line {line} has {len(row)} fields: each row needs 3 (x1, x2, label)")
+        for c in range(2):
+            value = _number(row[c])
+            if value is None or not math.isfinite(value):
+                raise ValueError(f"line {line}: {header[c]} = {row[c].strip()[:40]!r} is not a finite number")
+            X[r, c] = value
+        label = row[2].strip()
+        if not label:
+            raise ValueError(f"line {line}: the label is empty")
+        labels.append(label)
+    if not np.isfinite(X.std(axis=0)).all():
+        raise ValueError("the CSV's x1 or x2 values are too large to compute with: rescale them")
+    return _table(X, labels, header)
+
+
+def _table(X: Array, labels: list[str], header: list[str]) -> Table:
+    numbers = [_number(label) for label in labels]
+    distinct = set(labels)
+    if all(v is not None for v in numbers):
+        values = np.array(numbers, dtype=float)
+        if not np.isfinite(values).all():
+            raise ValueError(f"the {header[2]} column contains NaN or inf: remove those rows")
+        whole = bool((values == np.round(values)).all())
+        if not whole or len(set(values.tolist())) > MAX_CLASSES:
+            return Table(X, values.tolist(), "regression", header[:2], header[2])
+        classes: list[Any] = [int(v) for v in values]
+    elif len(distinct) > MAX_CLASSES:
+        raise ValueError(
+            f"the {header[2]} column has {len(distinct)} distinct labels: the playground takes at most "
+            f"{MAX_CLASSES} classes"
+        )
+    else:
+        classes = labels
+    if len(set(classes)) < 2:
+        raise ValueError(f"the {header[2]} column has a single class: classification needs 2 or more")
+    return Table(X, classes, "classification", header[:2], header[2])

@@ -1,0 +1,395 @@
+"""One browser tab's playground: its data, its network, and the training the page watches.
+
+A session holds a `Network` and an optimiser and trains them with the library's own calls
+(``train_step``, ``Optimizer.step``, the batches of `chainrule.fit`); it answers the page in
+plain JSON-ready data:
+
+    structure   the layers, the points, the plane's extent      (after a new setup)
+    frame       losses, weights and every neuron's a over the input plane (while training)
+    step        one iteration in its three phases, for one example:
+                forward  z and a of every neuron, a^(0) = x → a^(O)
+                backward σ'(z) and δ = ∂C/∂z of every neuron, from the output layer back
+                update   every weight's change, −η ∂L/∂w for plain SGD (∂L/∂w = batch mean of a · δ)
+    neuron, weight   the numbers of `chainrule.explain`, the same that ``chainrule explain`` prints
+
+Every call takes the session's lock: the training thread and the page's requests never see
+a half-updated network.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.explain import explain
+from chainrule.io import save
+from chainrule.network import Network
+from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.playground.data import Table, make_data
+from chainrule.playground.settings import Settings
+from chainrule.training import _Batches
+
+Array = np.ndarray
+GRID = 32  # heat maps: GRID × GRID points over the input plane
+HISTORY = 400  # loss-curve points kept; every other one is dropped when full
+OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "squared_error": "identity"}
+
+
+def floats(a: Array) -> list[Any]:
+    """Nested lists of floats, with None where a value is NaN or infinite (JSON has neither)."""
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isfinite(a), a, None).tolist()
+
+
+def number(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def encode(values: Array, lo: float, hi: float) -> Array:
+    """Heat-map bytes: ``values`` (points, neurons) mapped from [lo, hi] to 0..255, neuron-major."""
+    with np.errstate(invalid="ignore"):
+        t = np.nan_to_num((values.T - lo) / (hi - lo), nan=0.5)
+    return np.round(np.clip(t, 0, 1) * 255).astype(np.uint8)
+
+
+class Session:
+    """The state of one tab: settings, data, network, optimiser, step count and loss history."""
+
+    def __init__(self, settings: Settings, table: Table | None = None) -> None:
+        self.lock = threading.Lock()
+        self.table = table
+        self.running = False
+        self.error: str | None = None
+        self.watcher = 0  # the event stream that trains; a newer one takes over
+        self.used = time.monotonic()
+        self.setup(settings)
+
+    # ------------------------------------------------------------------------------ setup
+    def setup(self, settings: Settings, table: Table | None = None) -> None:
+        """Data, a fresh network and optimiser for ``settings`` (the seed makes it reproducible)."""
+        table = table or self.table
+        data = make_data(settings, table)
+        if settings.data != "csv":
+            table = self.table  # keep an uploaded CSV for later
+        if data.task == "regression" and settings.loss != "squared_error":
+            raise ValueError("this CSV's label column is a regression target: use loss squared_error")
+        if data.task == "classification" and settings.loss == "squared_error":
+            raise ValueError(
+                "this CSV's label column holds classes: use cross_entropy or binary_cross_entropy"
+            )
+        if settings.loss == "binary_cross_entropy" and len(data.classes) != 2:
+            raise ValueError(f"binary_cross_entropy needs 2 classes; the data has {len(data.classes)}")
+        n_out = len(data.classes) if settings.loss == "cross_entropy" else 1
+        network = Network.from_sizes(
+            [2, *settings.hidden, n_out],
+            activation=list(settings.activation),
+            output=OUTPUT[settings.loss],
+            loss=settings.loss,
+            dropout=settings.dropout,
+            seed=settings.seed,
+        )
+        network.metadata = data.metadata()
+        opt = make_optimizer(settings.optimizer, settings.lr, weight_decay=settings.l2)
+        opt.bind(network)
+        X_train, X_test = network.check_X(data.X_train), network.check_X(data.X_test)
+        y_train, y_test = (
+            network.check_y(data.y_train, len(X_train)),
+            network.check_y(data.y_test, len(X_test)),
+        )
+        lo, hi = (
+            np.vstack([data.P_train, data.P_test]).min(axis=0),
+            np.vstack([data.P_train, data.P_test]).max(axis=0),
+        )
+        pad = 0.1 * np.maximum(hi - lo, 1e-9)
+        lo, hi = lo - pad, hi + pad
+        centres = (np.arange(GRID) + 0.5) / GRID
+        x1 = lo[0] + centres * (hi[0] - lo[0])
+        x2 = hi[1] - centres * (hi[1] - lo[1])  # row 0 is the top of the picture
+        plane = np.column_stack([np.tile(x1, GRID), np.repeat(x2, GRID)])
+        with self.lock:
+            self.settings, self.table, self.data, self.network, self.optimizer = (
+                settings,
+                table,
+                data,
+                network,
+                opt,
+            )
+            self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+            self.batches = _Batches(X_train, y_train, settings.batch_size, shuffle=True)
+            self.epoch_batches = iter(())
+            self.steps = 0
+            self.history: dict[str, list[float | None]] = {"step": [], "train": [], "test": []}
+            self.running, self.error = False, None
+            self.extent = [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
+            self.grid = network.check_X((plane - data.mean) / data.scale)
+            x_range = (float(self.grid.min()), float(self.grid.max()))
+            if data.task == "classification":
+                out_range = (0.0, 1.0)
+            else:
+                out_range = (float(data.y_train.min()), float(data.y_train.max()))
+                if out_range[0] == out_range[1]:
+                    out_range = (out_range[0] - 1, out_range[1] + 1)
+            self.ranges = [x_range, *[(-1.0, 1.0)] * len(settings.hidden), out_range]
+            self._record()
+
+    def structure(self) -> dict[str, Any]:
+        """What the page draws once per setup: layers, points, extent, colour ranges."""
+        with self.lock:
+            d, net = self.data, self.network
+            levels = [{"n": 2, "activation": "input"}]
+            levels += [
+                {"n": lv.dense.n_out, "activation": getattr(lv.activation, "name", "identity")}
+                for lv in net.levels
+            ]
+            return {
+                "settings": self.settings.model_dump(),
+                "task": d.task,
+                "classes": [str(c) for c in d.classes],
+                "feature_names": d.feature_names,
+                "target": d.target,
+                "levels": levels,
+                "grid": GRID,
+                "extent": self.extent,
+                "ranges": self.ranges,
+                "train": {"x": floats(d.P_train), "y": floats(d.y_train)},
+                "test": {"x": floats(d.P_test), "y": floats(d.y_test)},
+            }
+
+    # ------------------------------------------------------------------------------ training
+    def _batch(self) -> tuple[Array, Array]:
+        """The next mini-batch; a new epoch (reshuffled by the network's generator) when one ends."""
+        try:
+            return next(self.epoch_batches)
+        except StopIteration:
+            self.epoch_batches = self.batches.epoch(self.network.rng)
+            return next(self.epoch_batches)
+
+    def _train_step(self) -> float:
+        """θ ← θ − η ∇L(θ) on the next batch: forward, backward (``train_step``), update."""
+        Xb, yb = self._batch()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value = self.network.train_step(Xb, yb)
+            self.optimizer.step()
+        self.steps += 1
+        if not math.isfinite(value):
+            self.running = False
+            self.error = (
+                f"training diverged at step {self.steps}: the loss is {value}; lower the learning rate "
+                "and press Reset"
+            )
+        return value
+
+    def train_for(self, seconds: float) -> dict[str, Any]:
+        """Train (while running) for about ``seconds``, then return a frame."""
+        with self.lock:
+            self.used = time.monotonic()
+            end = time.perf_counter() + seconds
+            while self.running and time.perf_counter() < end:
+                self._train_step()
+            self._record()
+            return self._frame()
+
+    def set_running(self, running: bool) -> None:
+        with self.lock:
+            if running and self.error:
+                raise ValueError(self.error)
+            self.running = running
+
+    def _evaluate(self, X: Array, y: Array) -> dict[str, float | None]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = self.network.evaluate(X, y)
+        return {k: number(v) for k, v in result.items()}
+
+    def _record(self) -> None:
+        """A point of the loss curves: L on the training and the test rows, at this step."""
+        h = self.history
+        if h["step"] and h["step"][-1] == self.steps:
+            return
+        h["step"].append(self.steps)
+        h["train"].append(self._evaluate(self.X_train, self.y_train)["loss"])
+        h["test"].append(self._evaluate(self.X_test, self.y_test)["loss"])
+        if len(h["step"]) > HISTORY:
+            for key in h:
+                h[key] = h[key][::2]
+
+    def frame(self) -> dict[str, Any]:
+        with self.lock:
+            return self._frame()
+
+    def _frame(self) -> dict[str, Any]:
+        net = self.network
+        with np.errstate(over="ignore", invalid="ignore"):
+            net.forward(self.grid)
+            maps = [encode(self.grid, *self.ranges[0])]
+            maps += [encode(lv.a, *r) for lv, r in zip(net.levels, self.ranges[1:], strict=True)]
+        return {
+            "step": self.steps,
+            "epoch": self.steps * self.batches.size / len(self.X_train),
+            "running": self.running,
+            "error": self.error,
+            "train": self._evaluate(self.X_train, self.y_train),
+            "test": self._evaluate(self.X_test, self.y_test),
+            "history": self.history,
+            "weights": [{"W": floats(lv.W), "b": floats(lv.b)} for lv in net.levels],
+            "maps": base64.b64encode(np.concatenate([m.ravel() for m in maps]).tobytes()).decode(),
+        }
+
+    # ------------------------------------------------------------------------------ one step, shown
+    def _sample(self, sample: int) -> int:
+        if not 0 <= sample < len(self.X_train):
+            raise ValueError(f"example {sample} does not exist: choose 0..{len(self.X_train) - 1}")
+        return sample
+
+    def passes(self, sample: int) -> list[dict[str, Any]]:
+        """z, a, σ'(z) and δ of every neuron for one training example (float64, no dropout)."""
+        net = self.network.astype("float64")
+        n = self._sample(sample)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            net.forward(self.X_train[n : n + 1])
+            net.backward(self.y_train[n : n + 1])
+        layers = [{"a": floats(net.levels[0].a_prev[0])}]  # a^(0) = x
+        layers += [
+            {
+                "z": floats(lv.z[0]),
+                "a": floats(lv.a[0]),
+                "sigma_prime": floats(lv.sigma_prime()[0]),
+                "delta": floats(lv.delta[0]),
+            }
+            for lv in net.levels
+        ]
+        return layers
+
+    def step(self, sample: int) -> dict[str, Any]:
+        """One iteration: the example's forward and backward pass at the current weights, then the
+        library's training step on the next batch, and every weight's change."""
+        with self.lock:
+            self.running = False
+            if self.error:
+                raise ValueError(self.error)
+            passes = self.passes(sample)
+            levels = self.network.levels
+            before = [(lv.W.copy(), lv.b.copy()) for lv in levels]
+            batch_loss = self._train_step()
+            update = [
+                {
+                    "dW": floats(lv.W - W),
+                    "db": floats(lv.b - b),
+                    "grad_W": floats(lv.dW),
+                    "grad_b": floats(lv.db),
+                }
+                for lv, (W, b) in zip(levels, before, strict=True)
+            ]
+            self._record()
+            return {
+                "step": self.steps,
+                "sample": sample,
+                "x": floats(self.data.P_train[sample]),
+                "batch_size": self.batches.size,
+                "batch_loss": number(batch_loss),
+                "lr": self.optimizer.lr,
+                "optimizer": self.settings.optimizer,
+                "passes": passes,
+                "update": update,
+                "frame": self._frame(),
+            }
+
+    # ------------------------------------------------------------------------------ explain
+    def weight(self, level: int, i: int, j: int, sample: int) -> dict[str, Any]:
+        """`chainrule.explain` of W^(level)[i, j] on training example ``sample``."""
+        with self.lock:
+            e = explain(self.network, self.X_train, self.y_train, level=level, weight=(i, j), sample=sample)
+            return {**e.to_dict(), "text": e.render(), "step": self.steps}
+
+    def neuron(self, level: int, j: int, sample: int) -> dict[str, Any]:
+        """z, a, σ'(z), ∂C/∂a and δ of neuron j of layer ``level`` for one example: the first
+        link of `explain`'s chain (with the terms w_jk δ_k that built its δ)."""
+        with self.lock:
+            if not 1 <= level <= len(self.network.levels):
+                raise ValueError(f"level must be 1..{len(self.network.levels)}, got {level}")
+            e = explain(self.network, self.X_train, self.y_train, level=level, weight=(0, j), sample=sample)
+            b = float(self.network.levels[level - 1].b[j])
+            return {
+                **asdict(e.chain[0][0]),
+                "b": b,
+                "x": floats(self.data.P_train[sample]),
+                "step": self.steps,
+            }
+
+    def close(self) -> None:
+        """Stop training and end the session's event stream."""
+        self.running = False
+        self.watcher += 1
+
+    # ------------------------------------------------------------------------------ export
+    def state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this network and its data outside the playground."""
+        with self.lock:
+            net = self.network
+            return {
+                "settings": self.settings.model_dump(),
+                "step": self.steps,
+                "config": net.config(),
+                "params": floats(net.flat_params),
+                "metadata": net.metadata,
+                "X_train": floats(self.X_train),
+                "y_train": floats(self.y_train),
+                "X_test": floats(self.X_test),
+                "y_test": floats(self.y_test),
+            }
+
+    def model_file(self) -> bytes:
+        """The network as a chainrule model file (`chainrule.io.save`), metadata included."""
+        with self.lock, tempfile.TemporaryDirectory() as folder:
+            return save(self.network, Path(folder) / "model.safetensors").read_bytes()
+
+
+class SessionsFullError(RuntimeError):
+    """No room for another session."""
+
+
+class Sessions:
+    """The sessions of a server, one per tab: at most ``limit``, and idle ones expire."""
+
+    def __init__(self, limit: int = 32, idle_seconds: float = 3600.0) -> None:
+        self.limit, self.idle_seconds = limit, idle_seconds
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: Session) -> str:
+        with self._lock:
+            now = time.monotonic()
+            for key in [k for k, s in self._sessions.items() if now - s.used > self.idle_seconds]:
+                self._sessions.pop(key).close()
+            if len(self._sessions) >= self.limit:
+                raise SessionsFullError(
+                    f"the playground already has {self.limit} sessions open: close some tabs and reload"
+                )
+            key = secrets.token_urlsafe(16)
+            self._sessions[key] = session
+            return key
+
+    def get(self, key: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(key)
+        if session is None:
+            raise KeyError(key)
+        session.used = time.monotonic()
+        return session
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            session = self._sessions.pop(key, None)
+        if session is not None:
+            session.close()
+
+    def __len__(self) -> int:
+        return len(self._sessions)

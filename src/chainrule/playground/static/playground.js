@@ -1,0 +1,711 @@
+// chainrule playground: the page. Plain JavaScript, no build step, nothing loaded from the internet.
+// The server (chainrule.playground.app) owns every number; this file draws them:
+//   the network diagram (neurons as heat maps of a over the input plane, edges as weights),
+//   the output (decision boundary or regression surface, training and test points),
+//   the loss curves, the three phases of Step, and the inspector (chainrule.explain's numbers).
+"use strict";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const SVG = "http://www.w3.org/2000/svg";
+const FIELDS = ["data", "classes", "samples", "noise", "test_fraction", "seed", "hidden", "activation",
+  "loss", "dropout", "optimizer", "lr", "batch_size", "l2"];
+const TEXT_FIELDS = new Set(["data", "loss", "optimizer"]);
+const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "identity"];
+const MULTICLASS = new Set(["spiral", "gaussians"]);
+const NEG = [245, 147, 34], MID = [232, 234, 235], POS = [8, 119, 189];
+const CLASS_COLOURS = [NEG, POS, [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
+  [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
+const PHASE_MS = 700;  // each of the three phases of Step
+const NEURON = 44, ROW = 60, COLUMN = 150, TOP = 26;  // diagram layout, px
+
+const state = {
+  id: null, structure: null, frame: null, sample: 0, running: false, busy: false,
+  selected: null,  // {kind: "neuron", level, j} or {kind: "weight", level, i, j}
+  events: null, inspecting: false, lastInspect: 0, lastUpdate: null,
+};
+
+// ---------------------------------------------------------------------------------------- helpers
+class ApiError extends Error {}
+
+async function api(method, path, body, raw = false) {
+  const options = { method, headers: {} };
+  if (body !== undefined) {
+    options.body = raw ? body : JSON.stringify(body);
+    options.headers["Content-Type"] = raw ? "text/csv" : "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (e) {
+    throw new ApiError(`the playground server does not answer (${e.message}): is it still running?`);
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = null; }
+  if (!response.ok) {
+    const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
+    throw new ApiError(detail || `error ${response.status}`);
+  }
+  return data;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(6));
+const short = (v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(3));
+
+function element(tag, attributes = {}, text = null, ns = null) {
+  const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, v);
+  if (text !== null) el.textContent = text;
+  return el;
+}
+
+function showMessage(text) {
+  $("#message-text").textContent = text;
+  $("#message").hidden = false;
+}
+
+function hideMessage() { $("#message").hidden = true; }
+
+function mix(a, b, t) { return [0, 1, 2].map((i) => a[i] + (b[i] - a[i]) * t); }
+
+// 256 colours from orange (0) through grey-white (128) to blue (255)
+const PALETTE = Array.from({ length: 256 }, (_, v) => {
+  const t = v / 255;
+  return t < 0.5 ? mix(NEG, MID, t * 2) : mix(MID, POS, (t - 0.5) * 2);
+});
+
+// ---------------------------------------------------------------------------------------- settings
+function toNumber(text) {
+  const t = String(text).trim();
+  const v = Number(t);
+  return t !== "" && Number.isFinite(v) ? v : t;  // the server names what is wrong with the rest
+}
+
+function splitList(text) {
+  const t = String(text).trim();
+  return t === "" ? [] : t.split(",").map((s) => s.trim());
+}
+
+function readForm() {
+  const form = $("#settings");
+  const settings = {};
+  for (const name of FIELDS) {
+    if (name === "activation") {
+      settings.activation = [...document.querySelectorAll("#activations select")].map((s) => s.value);
+    } else if (name === "hidden") {
+      settings.hidden = splitList(form.elements.hidden.value).map(toNumber);
+    } else {
+      const value = form.elements[name].value;
+      settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
+    }
+  }
+  return settings;
+}
+
+function activationSelects(values) {
+  const box = $("#activations");
+  box.replaceChildren();
+  values.forEach((value, k) => {
+    const select = element("select", { "data-layer": String(k + 1) });
+    for (const name of ACTIVATIONS) select.append(element("option", { value: name }, name));
+    select.value = value;
+    const label = element("label", {}, `activation of layer ${k + 1}`);
+    label.append(select);
+    box.append(label);
+  });
+}
+
+function fillForm(settings) {
+  const form = $("#settings");
+  for (const name of FIELDS) {
+    if (name === "activation") continue;
+    const value = settings[name];
+    form.elements[name].value = Array.isArray(value) ? value.join(", ") : value;
+  }
+  activationSelects(settings.activation);
+  form.elements.classes.disabled = !MULTICLASS.has(settings.data);
+}
+
+function settingsFromURL() {
+  const query = new URLSearchParams(location.search);
+  const settings = {};
+  for (const name of FIELDS) {
+    if (!query.has(name)) continue;
+    const value = query.get(name);
+    if (name === "hidden") settings.hidden = splitList(value).map(toNumber);
+    else if (name === "activation") settings.activation = splitList(value);
+    else settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
+  }
+  if (settings.hidden && !settings.activation) settings.activation = settings.hidden.map(() => "tanh");
+  return settings;
+}
+
+function writeURL() {
+  const query = new URLSearchParams();
+  const settings = state.structure.settings;
+  for (const name of FIELDS) {
+    const value = settings[name];
+    query.set(name, Array.isArray(value) ? value.join(",") : String(value));
+  }
+  query.set("example", String(state.sample));
+  history.replaceState(null, "", `${location.pathname}?${query}`);
+}
+
+// ---------------------------------------------------------------------------------------- sessions
+async function start() {
+  const wanted = settingsFromURL();
+  const example = Number(new URLSearchParams(location.search).get("example"));
+  let setup;
+  try {
+    setup = await api("POST", "/api/sessions", wanted);
+  } catch (e) {
+    if (Object.keys(wanted).length === 0) { showMessage(e.message); return; }
+    showMessage(`The settings in the link were refused (${e.message}); showing the defaults instead.`);
+    setup = await api("POST", "/api/sessions", {});
+  }
+  state.id = setup.id;
+  document.body.dataset.session = setup.id;
+  state.sample = Number.isInteger(example) && example >= 0 ? example : 0;
+  applySetup(setup);
+  $("#export").href = `/api/sessions/${state.id}/model`;
+  listen();
+  window.addEventListener("pagehide", () => {
+    fetch(`/api/sessions/${state.id}`, { method: "DELETE", keepalive: true });
+  });
+}
+
+function applySetup(setup) {
+  state.structure = setup.structure;
+  const n = setup.structure.train.x.length;
+  if (state.sample >= n) state.sample = 0;
+  $("#sample").max = String(n - 1);
+  $("#sample").value = String(state.sample);
+  if (setup.structure.settings.data === "csv") $("#settings").elements.data.querySelector("[value=csv]").disabled = false;
+  fillForm(setup.structure.settings);
+  const levels = setup.structure.levels;
+  if (state.selected && !selectionFits(levels)) state.selected = null;
+  writeURL();
+  buildDiagram();
+  drawFrame(setup.frame);
+  setRunning(false);
+  inspect();
+}
+
+function selectionFits(levels) {
+  const s = state.selected;
+  if (s.level >= levels.length || s.j >= levels[s.level].n) return false;
+  return s.kind === "neuron" || s.i < levels[s.level - 1].n;
+}
+
+function listen() {
+  if (state.events) state.events.close();
+  state.events = new EventSource(`/api/sessions/${state.id}/events`);
+  state.events.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    drawFrame(frame);
+    if (frame.error) showMessage(frame.error);
+    if (!frame.running && state.running) setRunning(false);
+    if (Date.now() - state.lastInspect > 500) inspect();
+  };
+}
+
+async function changeSettings() {
+  try {
+    const setup = await api("PUT", `/api/sessions/${state.id}/settings`, readForm());
+    hideMessage();
+    applySetup(setup);
+  } catch (e) {
+    showMessage(e.message);
+  }
+}
+
+function setRunning(running) {
+  state.running = running;
+  $("#train").disabled = running;
+  $("#pause").disabled = !running;
+}
+
+async function run(running) {
+  try {
+    const answer = await api("POST", `/api/sessions/${state.id}/run`, { running });
+    setRunning(answer.running);
+    if (running) { hideMessage(); clearValues(); }
+  } catch (e) {
+    showMessage(e.message);
+  }
+}
+
+async function upload(file) {
+  try {
+    const setup = await api("POST", `/api/sessions/${state.id}/data`, file, true);
+    hideMessage();
+    applySetup(setup);
+  } catch (e) {
+    showMessage(`${file.name}: ${e.message}`);
+  } finally {
+    $("#csv").value = "";
+  }
+}
+
+// ---------------------------------------------------------------------------------------- the diagram
+function position(level, j) {
+  const levels = state.structure.levels;
+  const tallest = Math.max(...levels.map((lv) => lv.n));
+  const offset = ((tallest - levels[level].n) * ROW) / 2;
+  return { x: 40 + level * COLUMN, y: TOP + offset + j * ROW };
+}
+
+function buildDiagram() {
+  const levels = state.structure.levels;
+  const diagram = $("#diagram");
+  diagram.replaceChildren();
+  const width = 40 + (levels.length - 1) * COLUMN + NEURON + 110;
+  const height = TOP + Math.max(...levels.map((lv) => lv.n)) * ROW;
+  diagram.style.width = `${width}px`;
+  diagram.style.height = `${height}px`;
+  const svg = element("svg", { width: String(width), height: String(height) }, null, SVG);
+  diagram.append(svg);
+  state.edges = [];
+  for (let l = 1; l < levels.length; l++) {
+    state.edges[l] = [];
+    for (let i = 0; i < levels[l - 1].n; i++) {
+      state.edges[l][i] = [];
+      for (let j = 0; j < levels[l].n; j++) {
+        const a = position(l - 1, i), b = position(l, j);
+        const x1 = a.x + NEURON, y1 = a.y + NEURON / 2, x2 = b.x, y2 = b.y + NEURON / 2;
+        const d = `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
+        const edge = element("path", { d, class: "edge" }, null, SVG);
+        const hit = element("path", { d, class: "edge-hit", "data-level": l, "data-i": i, "data-j": j }, null, SVG);
+        hit.append(element("title", {}, `w = W^(${l})[${i}, ${j}]`, SVG));
+        hit.addEventListener("click", () => select({ kind: "weight", level: l, i, j }));
+        svg.append(edge, hit);
+        state.edges[l][i][j] = edge;
+      }
+    }
+  }
+  state.neurons = levels.map((lv, l) => {
+    const title = l === 0 ? "input" : l === levels.length - 1 ? `output · ${lv.activation}` : `layer ${l} · ${lv.activation}`;
+    const header = element("div", { class: "column-title" }, title);
+    header.style.left = `${position(l, 0).x - 40}px`;
+    header.style.width = `${NEURON + 80}px`;
+    diagram.append(header);
+    return Array.from({ length: lv.n }, (_, j) => {
+      const p = position(l, j);
+      const box = element("div", { class: l === 0 ? "neuron input" : "neuron", "data-level": l, "data-neuron": j });
+      box.style.left = `${p.x}px`;
+      box.style.top = `${p.y}px`;
+      const canvas = element("canvas", { width: String(state.structure.grid), height: String(state.structure.grid) });
+      box.append(canvas, element("span", { class: "value" }), element("span", { class: "amp" }));
+      if (l === 0) box.append(element("span", { class: "name" }, state.structure.feature_names[j]));
+      else box.addEventListener("click", () => select({ kind: "neuron", level: l, j }));
+      box.title = l === 0 ? `input ${state.structure.feature_names[j]}` : `neuron ${j} of layer ${l}`;
+      diagram.append(box);
+      return box;
+    });
+  });
+  markSelection();
+}
+
+function markSelection() {
+  document.querySelectorAll(".neuron.selected, .edge.selected").forEach((el) => el.classList.remove("selected"));
+  const s = state.selected;
+  if (!s) return;
+  if (s.kind === "neuron") state.neurons[s.level][s.j].classList.add("selected");
+  else state.edges[s.level][s.i][s.j].classList.add("selected");
+}
+
+function drawMap(canvas, bytes, colour) {
+  const g = state.structure.grid;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(g, g);
+  for (let p = 0; p < g * g; p++) {
+    const c = colour(p, bytes);
+    image.data.set([c[0], c[1], c[2], 255], p * 4);
+  }
+  context.putImageData(image, 0, 0);
+  return image;
+}
+
+function drawFrame(frame) {
+  state.frame = frame;
+  const levels = state.structure.levels;
+  $("#steps").textContent = String(frame.step);
+  $("#epoch").textContent = frame.epoch.toFixed(frame.epoch < 10 ? 2 : 0);
+  for (const part of ["train", "test"]) {
+    const loss = frame[part].loss;
+    const cell = $(`#${part}-loss`);
+    cell.textContent = loss === null ? "diverged" : loss.toFixed(4);
+    cell.dataset.value = loss === null ? "NaN" : String(loss);
+    const accuracy = frame[part].accuracy;
+    $(`#${part}-acc`).textContent = accuracy === undefined || accuracy === null ? "–" : `${(100 * accuracy).toFixed(1)}%`;
+  }
+  document.querySelectorAll(".acc").forEach((el) => { el.hidden = state.structure.task !== "classification"; });
+  // edges: colour by sign, width by |w|
+  frame.weights.forEach((layer, k) => {
+    layer.W.forEach((row, i) => row.forEach((w, j) => {
+      const edge = state.edges[k + 1][i][j];
+      const value = w === null ? 0 : w;
+      edge.style.stroke = value >= 0 ? "rgb(8,119,189)" : "rgb(245,147,34)";
+      edge.style.strokeWidth = String(Math.min(8, 0.4 + 2.5 * Math.abs(value)));
+      edge.style.opacity = String(Math.min(1, 0.3 + 0.7 * Math.abs(value)));
+    }));
+  });
+  // heat maps: every neuron's a over the input plane, then the output picture
+  const g = state.structure.grid;
+  const bytes = Uint8Array.from(atob(frame.maps), (c) => c.charCodeAt(0));
+  const maps = [];
+  let offset = 0;
+  levels.forEach((lv, l) => {
+    maps[l] = [];
+    for (let j = 0; j < lv.n; j++) {
+      const map = bytes.subarray(offset, offset + g * g);
+      offset += g * g;
+      maps[l][j] = map;
+      drawMap(state.neurons[l][j].querySelector("canvas"), map, (p, m) => PALETTE[m[p]]);
+    }
+  });
+  drawOutput(maps[levels.length - 1]);
+  drawCurves(frame.history);
+}
+
+function outputColour(outputs) {
+  const s = state.structure;
+  if (s.task === "regression") return (p) => PALETTE[outputs[0][p]];
+  const k = s.classes.length;
+  return (p) => {
+    const probs = outputs.length === 1 ? [255 - outputs[0][p], outputs[0][p]] : outputs.map((m) => m[p]);
+    let best = 0;
+    for (let c = 1; c < probs.length; c++) if (probs[c] > probs[best]) best = c;
+    const confidence = Math.max(0, (probs[best] / 255 - 1 / k) / (1 - 1 / k));
+    return mix(MID, CLASS_COLOURS[best % CLASS_COLOURS.length], 0.8 * confidence);
+  };
+}
+
+function drawOutput(outputs) {
+  const s = state.structure;
+  const g = s.grid;
+  const canvas = $("#output");
+  const off = document.createElement("canvas");
+  off.width = g;
+  off.height = g;
+  const colour = outputColour(outputs);
+  drawMap(off, null, (p) => colour(p));
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = true;
+  context.drawImage(off, 0, 0, canvas.width, canvas.height);
+  const [x1lo, x1hi, x2lo, x2hi] = s.extent;
+  const px = (x) => [((x[0] - x1lo) / (x1hi - x1lo)) * canvas.width, ((x2hi - x[1]) / (x2hi - x2lo)) * canvas.height];
+  const [lo, hi] = s.ranges[s.ranges.length - 1];
+  const pointColour = (y) => {
+    if (s.task === "regression") return PALETTE[Math.round(255 * Math.min(1, Math.max(0, (y - lo) / (hi - lo))))];
+    return CLASS_COLOURS[y % CLASS_COLOURS.length];
+  };
+  for (const [part, test] of [["train", false], ["test", true]]) {
+    s[part].x.forEach((x, n) => {
+      const [u, v] = px(x);
+      const c = pointColour(s[part].y[n]);
+      context.beginPath();
+      context.arc(u, v, 3.2, 0, 2 * Math.PI);
+      const regression = s.task === "regression";  // points coloured like the surface: outline them
+      context.fillStyle = test && !regression ? "white" : `rgb(${c.join(",")})`;
+      context.strokeStyle = regression ? (test ? "black" : "#555") : test ? `rgb(${c.join(",")})` : "white";
+      context.lineWidth = test ? 1.8 : 1;
+      context.fill();
+      context.stroke();
+    });
+  }
+  const chosen = s.train.x[state.sample];
+  if (chosen) {
+    const [u, v] = px(chosen);
+    context.beginPath();
+    context.arc(u, v, 7, 0, 2 * Math.PI);
+    context.strokeStyle = "black";
+    context.lineWidth = 2;
+    context.stroke();
+  }
+}
+
+function drawCurves(history) {
+  const svg = $("#curves");
+  svg.replaceChildren();
+  const steps = history.step;
+  const values = [...history.train, ...history.test].filter((v) => v !== null);
+  if (steps.length < 1 || values.length === 0) return;
+  const top = Math.max(...values) || 1;
+  const last = steps[steps.length - 1] || 1;
+  const x = (s) => 28 + (s / last) * 266;
+  const y = (v) => 8 + (1 - v / top) * 108;
+  for (const part of ["train", "test"]) {
+    const points = steps.map((s, k) => (history[part][k] === null ? null : `${x(s).toFixed(1)},${y(history[part][k]).toFixed(1)}`));
+    svg.append(element("polyline", { class: part, points: points.filter(Boolean).join(" ") }, null, SVG));
+  }
+  svg.append(element("text", { x: "2", y: "12" }, top.toPrecision(2), SVG));
+  svg.append(element("text", { x: "2", y: "118" }, "0", SVG));
+  svg.append(element("text", { x: "250", y: "128" }, `step ${last}`, SVG));
+}
+
+// ---------------------------------------------------------------------------------------- Step, in three phases
+function clearValues() {
+  document.querySelectorAll(".neuron .value, .neuron .amp").forEach((el) => { el.textContent = ""; });
+  document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
+}
+
+function setPhase(name, text) {
+  const phase = $("#phase");
+  phase.dataset.phase = name;
+  phase.textContent = text;
+}
+
+function light(level) {
+  document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
+  state.neurons[level].forEach((box) => box.classList.add("lit"));
+}
+
+async function step() {
+  if (state.busy) return;
+  state.busy = true;
+  $("#step").disabled = true;
+  setRunning(false);
+  clearValues();
+  setPhase("busy", "one iteration…");
+  try {
+    const result = await api("POST", `/api/sessions/${state.id}/step`, { sample: state.sample });
+    hideMessage();
+    await animate(result);
+  } catch (e) {
+    showMessage(e.message);
+    setPhase("idle", "");
+  } finally {
+    state.busy = false;
+    $("#step").disabled = false;
+  }
+}
+
+async function animate(result) {
+  const levels = state.structure.levels;
+  const last = levels.length - 1;
+  const n = result.sample;
+  setPhase("forward", `forward pass, example ${n}: z = Σ_i w_ij a_i + b_j, a = σ(z), from the input x to the output`);
+  for (let l = 0; l <= last; l++) {
+    light(l);
+    result.passes[l].a.forEach((a, j) => {
+      const box = state.neurons[l][j];
+      $(".value", box).textContent = `a ${short(a)}`;
+      $(".value", box).dataset.a = String(a);
+      if (l > 0) box.title = `z = ${fmt(result.passes[l].z[j])}, a = σ(z) = ${fmt(a)}`;
+    });
+    await sleep(PHASE_MS / (last + 1));
+  }
+  setPhase("backward", "backward pass: δ = ∂C/∂z from the output back through the reversed network; "
+    + "δ_j = σ'(z_j) · Σ_k w_jk δ_k, σ'(z) amplifies each neuron");
+  for (let l = last; l >= 1; l--) {
+    light(l);
+    const pass = result.passes[l];
+    pass.delta.forEach((delta, j) => {
+      const box = state.neurons[l][j];
+      $(".value", box).textContent = `δ ${short(delta)}`;
+      $(".value", box).dataset.delta = String(delta);
+      $(".amp", box).textContent = `×σ' ${short(pass.sigma_prime[j])}`;
+    });
+    await sleep(PHASE_MS / last);
+  }
+  const rule = result.optimizer === "sgd" ? "Δw = −η ∂L/∂w" : `Δw from ${result.optimizer}`;
+  setPhase("update", `update: every weight moves, ${rule}, ∂L/∂w = mean of a · δ over a batch of `
+    + `${result.batch_size} (η = ${result.lr})`);
+  state.lastUpdate = result;
+  document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
+  document.querySelectorAll(".edge").forEach((el) => el.classList.add("flash"));
+  drawFrame(result.frame);
+  await sleep(PHASE_MS / 2);
+  document.querySelectorAll(".edge.flash").forEach((el) => el.classList.remove("flash"));
+  await sleep(PHASE_MS / 2);
+  await inspect();
+  setPhase("done", `step ${result.step} done: the inspector shows the new weights`);
+}
+
+// ---------------------------------------------------------------------------------------- the inspector
+function select(selection) {
+  state.selected = selection;
+  markSelection();
+  inspect();
+}
+
+function row(table, label, key, value, equation = "") {
+  const tr = element("tr");
+  tr.append(element("td", {}, label), element("td", { class: "num", "data-key": key }, fmt(value)),
+    element("td", { class: "eq" }, equation));
+  table.append(tr);
+}
+
+function neuronTable(neurons) {
+  const table = element("table");
+  const head = element("tr");
+  const hasY = neurons[0].y !== null && neurons[0].y !== undefined;
+  for (const h of ["neuron", "z", "a", ...(hasY ? ["y"] : []), "σ'(z)", "∂C/∂a", "δ"]) head.append(element("th", {}, h));
+  table.append(head);
+  for (const n of neurons) {
+    const tr = element("tr");
+    tr.append(element("td", {}, String(n.neuron)));
+    for (const v of [n.z, n.a, ...(hasY ? [n.y] : []), n.sigma_prime, n.dC_da, n.delta]) tr.append(element("td", { class: "num" }, fmt(v)));
+    table.append(tr);
+  }
+  return table;
+}
+
+function termsTable(terms) {
+  const table = element("table");
+  const head = element("tr");
+  for (const h of ["k", "w_jk", "δ_k", "w_jk · δ_k"]) head.append(element("th", {}, h));
+  table.append(head);
+  for (const t of terms) {
+    const tr = element("tr");
+    tr.append(element("td", {}, String(t.k)));
+    for (const v of [t.w, t.delta, t.product]) tr.append(element("td", { class: "num" }, fmt(v)));
+    table.append(tr);
+  }
+  return table;
+}
+
+async function inspect() {
+  const s = state.selected;
+  const panel = $("#inspector");
+  state.lastInspect = Date.now();
+  if (!s || state.inspecting) return;
+  state.inspecting = true;
+  try {
+    const query = s.kind === "neuron" ? `level=${s.level}&j=${s.j}` : `level=${s.level}&i=${s.i}&j=${s.j}`;
+    const data = await api("GET", `/api/sessions/${state.id}/${s.kind}?${query}&sample=${state.sample}`);
+    if (state.selected !== s) return;
+    const content = s.kind === "neuron" ? neuronPanel(data) : weightPanel(data);
+    panel.replaceChildren(element("h2", {}, "Inspector"), ...content);
+    panel.dataset.step = String(data.step);
+    panel.dataset.kind = s.kind;
+  } catch (e) {
+    showMessage(e.message);
+  } finally {
+    state.inspecting = false;
+  }
+}
+
+function neuronPanel(n) {
+  const levels = state.structure.levels;
+  const where = n.level === levels.length - 1 ? "the output layer" : `layer ${n.level}`;
+  const title = element("p", {}, `Neuron ${n.neuron} of ${where} (${levels[n.level].activation}), `
+    + `example ${state.sample} at x = (${n.x.map(short).join(", ")}), step ${n.step}`);
+  const table = element("table", { class: "big" });
+  row(table, "z", "z", n.z, "= Σ_i w_ij a_i + b_j (forward)");
+  row(table, "b", "b", n.b, "the neuron's bias");
+  row(table, "a", "a", n.a, "= σ(z)");
+  row(table, "σ'(z)", "sigma_prime", n.sigma_prime, "the amplifier of the backward pass");
+  if (n.y !== null) row(table, "y", "y", n.y, "the target");
+  if (n.dC_da !== null) row(table, "∂C/∂a", "dC_da", n.dC_da, n.terms.length ? "= Σ_k w_jk δ_k" : "= a − y");
+  row(table, "δ", "delta", n.delta, "= ∂C/∂z (backward)");
+  const parts = [title, table, element("p", { class: "rule" }, n.rule)];
+  if (n.terms.length) parts.push(element("p", {}, "the terms of Σ_k w_jk δ_k, from the layer above:"), termsTable(n.terms));
+  return parts;
+}
+
+function weightPanel(e) {
+  const from = e.level === 1 ? `input ${state.structure.feature_names[e.i]}` : `neuron ${e.i} of layer ${e.level - 1}`;
+  const title = element("p", {}, `Weight w = W^(${e.level})[${e.i}, ${e.j}] from ${from} to neuron ${e.j} of `
+    + `layer ${e.level}, example ${e.sample}, step ${e.step}; C = ${fmt(e.cost)} (${e.loss})`);
+  const table = element("table", { class: "big" });
+  row(table, "w", "w", e.w, "");
+  row(table, "a", "a", e.a, "= ∂z/∂w, forward pass");
+  row(table, "δ", "delta", e.delta, "= ∂C/∂z, backward pass");
+  row(table, "∂C/∂w", "gradient", e.gradient, "= a · δ");
+  row(table, "finite difference", "finite_difference", e.finite_difference, "(C(w + ε) − C(w − ε)) / 2ε");
+  row(table, "relative difference", "relative_difference", e.relative_difference, "");
+  const parts = [title, table];
+  const update = state.lastUpdate;
+  if (update && update.step === e.step) {
+    const u = update.update[e.level - 1];
+    const box = element("div", { class: "update" });
+    const t = element("table");
+    row(t, "Δw in step " + update.step, "dw", u.dW[e.i][e.j], "= w after − w before (float32 weights)");
+    row(t, "∂L/∂w of the batch", "grad_w", u.grad_W[e.i][e.j], `mean of a · δ over ${update.batch_size} examples`);
+    row(t, "−η · ∂L/∂w", "minus_lr_grad", -update.lr * u.grad_W[e.i][e.j], update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
+    box.append(t);
+    parts.push(box);
+  }
+  parts.push(element("p", {}, "δ, built from the output layer back:"));
+  const levels = element("div", { class: "levels" });
+  for (const neurons of e.chain) {
+    const box = element("div");
+    box.append(element("p", { class: "rule" }, `layer ${neurons[0].level}: ${neurons[0].rule}`), neuronTable(neurons));
+    if (neurons.length === 1 && neurons[0].terms.length) box.append(termsTable(neurons[0].terms));
+    levels.append(box);
+  }
+  parts.push(levels);
+  const details = element("details");
+  details.append(element("summary", {}, "as chainrule explain prints it"), element("pre", {}, e.text));
+  parts.push(details);
+  return parts;
+}
+
+// ---------------------------------------------------------------------------------------- wiring
+function chooseExample(n) {
+  state.sample = n;
+  $("#sample").value = String(n);
+  writeURL();
+  if (state.frame) drawFrame(state.frame);
+  inspect();
+}
+
+function wire() {
+  $("#train").addEventListener("click", () => run(true));
+  $("#pause").addEventListener("click", () => run(false));
+  $("#step").addEventListener("click", step);
+  $("#reset").addEventListener("click", async () => {
+    try { applySetup(await api("POST", `/api/sessions/${state.id}/reset`)); hideMessage(); } catch (e) { showMessage(e.message); }
+  });
+  $("#message-close").addEventListener("click", hideMessage);
+  const form = $("#settings");
+  form.addEventListener("submit", (event) => { event.preventDefault(); changeSettings(); });
+  form.addEventListener("change", (event) => {
+    const name = event.target.name;
+    if (event.target.id === "csv") return;
+    if (name === "data") {
+      const data = form.elements.data.value;
+      if (data === "plane") form.elements.loss.value = "squared_error";
+      else if (form.elements.loss.value === "squared_error") form.elements.loss.value = "cross_entropy";
+      if (!MULTICLASS.has(data)) form.elements.classes.value = "2";
+    }
+    if (name === "hidden") {
+      const old = [...document.querySelectorAll("#activations select")].map((s) => s.value);
+      const count = splitList(form.elements.hidden.value).length;
+      activationSelects(Array.from({ length: count }, (_, k) => old[k] || old[old.length - 1] || "tanh"));
+    }
+    changeSettings();
+  });
+  $("#csv").addEventListener("change", (event) => { if (event.target.files.length) upload(event.target.files[0]); });
+  $("#sample").addEventListener("change", (event) => {
+    const n = Number(event.target.value);
+    const count = state.structure.train.x.length;
+    if (!Number.isInteger(n) || n < 0 || n >= count) {
+      showMessage(`example ${event.target.value} does not exist: choose 0..${count - 1}`);
+      event.target.value = String(state.sample);
+      return;
+    }
+    hideMessage();
+    chooseExample(n);
+  });
+  $("#output").addEventListener("click", (event) => {
+    const s = state.structure;
+    const canvas = event.currentTarget;
+    const r = canvas.getBoundingClientRect();
+    const [x1lo, x1hi, x2lo, x2hi] = s.extent;
+    const x1 = x1lo + ((event.clientX - r.left) / r.width) * (x1hi - x1lo);
+    const x2 = x2hi - ((event.clientY - r.top) / r.height) * (x2hi - x2lo);
+    let best = 0, bestDistance = Infinity;
+    s.train.x.forEach((x, n) => {
+      const d = (x[0] - x1) ** 2 + (x[1] - x2) ** 2;
+      if (d < bestDistance) { best = n; bestDistance = d; }
+    });
+    chooseExample(best);
+  });
+}
+
+wire();
+start();

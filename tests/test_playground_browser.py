@@ -1,0 +1,239 @@
+"""The playground in a real browser: headless Chromium from Debian's ``chromium`` package, driven
+by Playwright (never a browser downloaded by Playwright). The page trains xor, shows the same δ
+and ∂C/∂w as the library, shows bad input as a visible message, and exports a model file."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.playground import running
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+XOR = "?data=xor&noise=0.03&hidden=6&activation=tanh&optimizer=adam&lr=0.05&batch_size=20"
+FULL_BATCH_SGD = (
+    "?data=xor&samples=60&hidden=4,3&activation=tanh,sigmoid"
+    "&optimizer=sgd&lr=0.5&batch_size=2000&seed=3&example=5"
+)
+
+
+@pytest.fixture(scope="module")
+def url():
+    with running() as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(
+                "Debian's chromium is missing: apt-get install -y chromium (the README test command does)"
+            )
+        pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def open_page(page, url: str, query: str = "") -> str:
+    page.goto(url + query)
+    page.wait_for_selector("body[data-session] .neuron canvas")
+    return page.get_attribute("body", "data-session")
+
+
+def state(url: str, sid: str) -> dict:
+    with urllib.request.urlopen(f"{url}api/sessions/{sid}/state", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def rebuild(s: dict, dtype: str = "float64") -> tuple[cr.Network, np.ndarray, np.ndarray]:
+    net = cr.Network.from_config(s["config"])
+    net.flat_params[...] = np.array(s["params"], dtype=net.dtype)
+    return net.astype(dtype), np.array(s["X_train"]), np.array(s["y_train"]).astype(int)
+
+
+def shown(page, selector: str) -> float:
+    """A number as the page shows it (six significant digits in the inspector)."""
+    return float(page.text_content(selector).split()[-1])
+
+
+def test_the_page_trains_xor_until_the_test_loss_is_low(page, browser, url):
+    sid = open_page(page, url, XOR)
+    assert page.input_value("[name=hidden]") == "6" and page.input_value("[name=optimizer]") == "adam"
+    assert "lr=0.05" in page.url and "noise=0.03" in page.url  # the settings stay in the URL
+    other = browser.new_page()  # a second tab: its own session
+    other_sid = open_page(other, url, XOR)
+    assert other_sid != sid
+
+    page.click("#train")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#test-loss').dataset.value) < 0.1", timeout=60_000
+    )
+    page.click("#pause")
+    page.wait_for_selector("#train:enabled")
+    final = state(url, sid)
+    page.wait_for_function(f"() => document.querySelector('#steps').textContent === '{final['step']}'")
+    net, _, _ = rebuild(final, "float32")
+    y_test = np.array(final["y_test"]).astype(int)
+    test_loss = net.evaluate(np.array(final["X_test"]), y_test)["loss"]
+    assert float(page.text_content("#test-loss")) == pytest.approx(test_loss, abs=1e-4) and test_loss < 0.1
+    assert float(page.text_content("#test-acc").rstrip("%")) >= 95
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground-xor.png"), full_page=True)
+    assert (ARTIFACTS / "playground-xor.png").stat().st_size > 20_000
+
+    assert other.text_content("#steps") == "0" and state(url, other_sid)["step"] == 0  # untouched
+    other.close()
+
+
+def test_step_shows_the_librarys_delta_and_gradient(page, url):
+    sid = open_page(page, url, FULL_BATCH_SGD)
+    assert page.input_value("#sample") == "5"
+    page.locator(".edge-hit[data-level='2'][data-i='1'][data-j='2']").dispatch_event("click")
+    page.wait_for_selector("#inspector[data-kind='weight'][data-step='0']")
+    before = state(url, sid)
+
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='done']")
+    page.wait_for_selector("#inspector[data-kind='weight'][data-step='1']")
+    after = state(url, sid)
+    assert after["step"] == 1
+
+    # the backward phase: δ of example 5, on the weights the step started from
+    net, X, y = rebuild(before)
+    net.forward(X[5:6])
+    net.backward(y[5:6])
+    for j in range(3):
+        label = page.text_content(f".neuron[data-level='2'][data-neuron='{j}'] .value")
+        assert label.startswith("δ ")
+        assert float(label.split()[1]) == pytest.approx(net.levels[1].delta[0, j], rel=6e-3)
+
+    # the weight W^(2)[1, 2] after the step: a, δ, ∂C/∂w = a · δ, the finite difference
+    net, X, y = rebuild(after)
+    net.forward(X[5:6])
+    net.backward(y[5:6])
+    a, delta = net.levels[1].a_prev[0, 1], net.levels[1].delta[0, 2]
+    assert shown(page, "#inspector [data-key='a']") == pytest.approx(a, rel=1e-5)
+    assert shown(page, "#inspector [data-key='delta']") == pytest.approx(delta, rel=1e-5)
+    assert shown(page, "#inspector [data-key='gradient']") == pytest.approx(a * delta, rel=1e-5)
+    assert a * delta == net.levels[1].dW[1, 2]  # one example: ∂C/∂w is the library's dW
+    assert shown(page, "#inspector [data-key='finite_difference']") == pytest.approx(a * delta, rel=1e-5)
+
+    # the update phase: full-batch SGD moved the weight by −η ∂L/∂w
+    net32, X, y = rebuild(before, "float32")
+    net32.loss_and_grad(X.astype(np.float32), y)
+    step = -0.5 * net32.levels[1].dW[1, 2]
+    assert shown(page, "#inspector [data-key='minus_lr_grad']") == pytest.approx(step, rel=1e-4)
+    w_before, w_after = (rebuild(s, "float32")[0].levels[1].W[1, 2] for s in (before, after))
+    moved = w_after - w_before
+    assert shown(page, "#inspector [data-key='dw']") == pytest.approx(moved, rel=1e-5)
+    assert moved == pytest.approx(step, rel=1e-3, abs=1e-7)
+
+    # a neuron: z, σ'(z) and δ of example 5 at the current weights
+    page.click(".neuron[data-level='1'][data-neuron='2']")
+    page.wait_for_selector("#inspector[data-kind='neuron']")
+    level = net.levels[0]
+    assert shown(page, "#inspector [data-key='z']") == pytest.approx(level.z[0, 2], rel=1e-5)
+    assert shown(page, "#inspector [data-key='sigma_prime']") == pytest.approx(
+        level.sigma_prime()[0, 2], rel=1e-5
+    )
+    assert shown(page, "#inspector [data-key='delta']") == pytest.approx(level.delta[0, 2], rel=1e-5)
+
+
+def test_bad_input_shows_a_visible_message(page, url):
+    open_page(page, url)
+    message = page.locator("#message")
+    hidden = page.locator("[name=hidden]")
+    hidden.fill("4, 99")
+    hidden.press("Tab")
+    message.wait_for(state="visible")
+    assert "hidden.1: Input should be less than or equal to 8" in message.text_content()
+    assert page.locator(".neuron[data-level='1']").count() == 4  # the network is as it was
+    page.click("#message-close")
+    message.wait_for(state="hidden")
+
+    bad = "x1,x2,label\n" + "".join(f"{k},{k % 5},{k % 2}\n" for k in range(12)) + "1,abc,0\n"
+    page.set_input_files(
+        "#csv", files=[{"name": "points.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
+    )
+    message.wait_for(state="visible")
+    assert "points.csv: line 14: x2 = 'abc' is not a finite number" in message.text_content()
+
+    good = bad.replace("1,abc,0\n", "")
+    page.set_input_files(
+        "#csv", files=[{"name": "points.csv", "mimeType": "text/csv", "buffer": good.encode()}]
+    )
+    message.wait_for(state="hidden")
+    assert page.input_value("[name=data]") == "csv"
+
+    sample = page.locator("#sample")
+    sample.fill("5000")
+    sample.press("Tab")
+    message.wait_for(state="visible")
+    assert "example 5000 does not exist: choose 0..5" in message.text_content()
+
+    open_page(page, url, "?lr=-1")  # a shared link with a bad value
+    message.wait_for(state="visible")
+    assert "lr: Input should be greater than 0" in message.text_content()
+    assert page.input_value("[name=lr]") == "0.03"  # the defaults instead
+
+
+def test_export_downloads_a_model_file_and_the_url_reproduces_the_setup(page, browser, url, tmp_path):
+    sid = open_page(page, url, "?data=moons&hidden=5&activation=relu&seed=7")
+    page.select_option("[name=optimizer]", "momentum")
+    page.wait_for_function("() => location.search.includes('optimizer=momentum')")
+    for n in range(1, 3):
+        page.click("#step")
+        page.wait_for_selector(f"#phase[data-phase='done']:has-text('step {n} done')")
+    with page.expect_download() as download:
+        page.click("#export")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name == "chainrule-playground-moons.safetensors"
+    net = cr.load(path)
+    s = state(url, sid)
+    assert (
+        s["step"] == 2 and net.metadata["classes"] == [0, 1] and net.metadata["feature_names"] == ["x1", "x2"]
+    )
+    np.testing.assert_array_equal(net.flat_params, np.array(s["params"], dtype=np.float32))
+
+    twin = browser.new_page()  # the shared link: same settings, same initial weights
+    twin_sid = open_page(twin, url, "?" + page.url.split("?", 1)[1])
+    assert twin.input_value("[name=optimizer]") == "momentum" and twin.input_value("[name=hidden]") == "5"
+    page.click("#reset")
+    page.wait_for_selector("#steps:text-is('0')")
+    assert state(url, twin_sid)["params"] == state(url, sid)["params"]
+    twin.close()
