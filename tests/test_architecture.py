@@ -25,9 +25,11 @@ LAYER = {
     ),
     "training": 1,
     "io": 2,
+    "onnx": 2,
+    "sklearn": 3,
     "__init__": 3,
 }
-THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors"}}
+THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors", "onnx"}}
 
 
 def _imports(path: Path) -> set[str]:
