@@ -274,7 +274,13 @@ class _BaseMLP(BaseEstimator):
                 f"{name}: dropout needs solver='sgd' or 'adam' (lbfgs minimises a fixed function, "
                 "and dropout makes it random)"
             )
-        check_random_state(self.random_state)  # None, an int or a RandomState, else a clear error
+        try:
+            check_random_state(self.random_state)
+        except ValueError:
+            raise ValueError(
+                f"{name}: random_state must be None, an integer or a numpy RandomState, "
+                f"got {self.random_state!r}"
+            ) from None
         return [int(s) for s in sizes], acts, [float(p) for p in drops]
 
     # ------------------------------------------------------------------------- fitting
