@@ -408,7 +408,7 @@ class _BaseMLP(BaseEstimator):
         size = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
         if size > n:
             warnings.warn(
-                f"batch_size={size} is larger than the {n} training rows: it is clipped to {n}", stacklevel=2
+                f"batch_size={size} is larger than the {n} training rows: it is clipped to {n}", stacklevel=4
             )
             size = n
         arrays = [X, Y] if sw is None else [X, Y, sw]
@@ -451,7 +451,7 @@ class _BaseMLP(BaseEstimator):
                         f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                         "optimization hasn't converged yet.",
                         ConvergenceWarning,
-                        stacklevel=2,
+                        stacklevel=4,
                     )
         if self.early_stopping:
             np.copyto(net.flat_params, self._best_params)
@@ -554,7 +554,7 @@ class _BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {result.nit} iterations ({result.message}): "
                 "increase max_iter or max_fun, or scale the data",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
 
     # ------------------------------------------------------------------------- prediction
