@@ -121,7 +121,7 @@ class _SampleWeighted(Loss):
     def __init__(self, base: Loss) -> None:
         super().__init__(base.reduction)
         self.base = base
-        self.name = base.name  # type: ignore[misc]
+        self.name, self.output, self.classifier = base.name, base.output, base.classifier  # type: ignore[misc]
         self.s: Array = np.ones(0)
 
     def total(self, out: Activation, y: Array) -> float:
@@ -327,6 +327,11 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__}: warm_start and partial_fit need targets of the same kind "
                 f"and width as before ({self.network_.n_outputs} outputs): call fit with warm_start=False"
+            )
+        elif [level.dense.n_out for level in self.network_.levels[:-1]] != hidden:
+            raise ValueError(
+                f"{type(self).__name__}: hidden_layer_sizes changed since the last fit: warm_start "
+                "and partial_fit continue the same network, call fit with warm_start=False"
             )
         net = self.network_
         net.metadata = self._metadata()
