@@ -1,6 +1,6 @@
 """chainrule.sklearn.MLPClassifier against sklearn.neural_network.MLPClassifier, same settings.
 
-    .venv/bin/python benchmarks/estimators.py [--rows 10000] [--epochs 10] [--repeats 5]
+    .venv/bin/python benchmarks/estimators.py [--rows 10000] [--epochs 10] [--repeats 5] [--threads N]
 
 Fashion-MNIST-shaped data (784 pixels in [0, 1], 10 classes: noisy copies of 10 random
 prototypes), the same parameters for both (hidden_layer_sizes=(100,), batch_size=200, the same
@@ -8,7 +8,8 @@ max_iter, tol=0 so that both run every epoch), for solver adam and sgd. Each fit
 ``--repeats`` times, the two libraries taking turns so that a change in the machine's load hits
 both; the script prints the medians and the ratio scikit-learn / chainrule. scikit-learn is timed
 on the float64 array a user has (it then computes in float64) and on a float32 copy (it then
-computes in float32); chainrule computes in float32, its default, in both cases.
+computes in float32); chainrule computes in float32, its default, in both cases. ``--threads``
+limits the BLAS threads of both (threadpoolctl); on a shared machine 1 gives steadier numbers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from chainrule.sklearn import MLPClassifier
 
@@ -44,12 +46,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: as installed)")
     args = parser.parse_args()
+    with threadpool_limits(args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     X, y = fashion_shaped(args.rows)
     X32 = X.astype(np.float32)
     print(
         f"{args.rows} rows x 784 features, 10 classes, hidden (100,), batch 200, {args.epochs} epochs, "
-        f"median of {args.repeats}"
+        f"median of {args.repeats}, BLAS threads {[i['num_threads'] for i in threadpool_info()]}"
     )
     warnings.simplefilter("ignore", ConvergenceWarning)
     for solver in ("adam", "sgd"):

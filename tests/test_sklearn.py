@@ -41,7 +41,7 @@ def _expected_failed_checks(estimator):
     [
         MLPClassifier(max_iter=100),
         MLPRegressor(max_iter=100),
-        MLPClassifier((20,), max_iter=50, dtype="float64", solver="lbfgs"),
+        MLPClassifier((10,), max_iter=30, dtype="float64", solver="lbfgs"),
         MLPRegressor(max_iter=100, dtype="float64"),
     ],
     expected_failed_checks=_expected_failed_checks,
