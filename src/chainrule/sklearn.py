@@ -513,6 +513,9 @@ class _BaseMLP(BaseEstimator):
             )
         w_train, w_val = (train[2], test[2]) if sw is not None else (None, None)
         self._best_params = self.network_.flat_params.copy()
+        if self.validation_scores_ is None:  # warm start of a fit that had no early stopping
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_ = -math.inf
         return train[0], train[1], w_train, (test[0], test[1], w_val)
 
     def _validation(self, X: Array, Y: Array, w: Array | None) -> tuple[float, float]:
