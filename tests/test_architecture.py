@@ -27,6 +27,8 @@ LAYER = {
     "training": 1,
     "io": 2,
     "toys": 2,
+    "onnx": 2,
+    "sklearn": 3,
     "__init__": 3,
     **dict.fromkeys(
         [
@@ -40,7 +42,7 @@ LAYER = {
         3,
     ),
 }
-THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors"}}
+THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors", "onnx"}}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,0 +1,916 @@
+"""scikit-learn estimators that train a chainrule `Network`: `MLPClassifier` and `MLPRegressor`.
+
+    from chainrule.sklearn import MLPClassifier      # instead of sklearn.neural_network
+    clf = MLPClassifier(hidden_layer_sizes=(100,), solver="adam", max_iter=200).fit(X, y)
+
+The same parameters and fitted attributes as scikit-learn's MLP, and the same loss (seed 002's
+L(θ) as a weighted mean, plus scikit-learn's L2 penalty):
+
+    L(θ) = Σ_n w_n C^n / Σ_n w_n  +  α / (2 Σ_n w_n) · Σ_l ‖W^(l)‖²        (w_n = 1 without weights)
+    ∂L/∂W^(l) = (backprop's Σ_n w_n a^(l-1) δ^(l) + α W^(l)) / Σ_n w_n
+
+computed by the core's forward and backward passes (`Network.train_step`), stepped by the core's
+optimisers (`SGD`, `Adam`) or by `scipy.optimize.minimize` (L-BFGS) on the full-batch loss and
+gradient. More than scikit-learn: ``dropout``, one activation per hidden layer, ``dtype`` (float32
+by default), ``class_weight``, ``validation_loss_curve_``, a progress bar with ``verbose``,
+`hidden_activations`, and safe model files (`save` / `load`, no pickle).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import TransformerTags, check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm import tqdm
+
+from chainrule.activations import Activation
+from chainrule.base import Array
+from chainrule.io import load as load_network
+from chainrule.io import save as save_network
+from chainrule.losses import Loss
+from chainrule.network import Network, as_dtype
+from chainrule.optimizers import SGD, Adam, Optimizer
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "sigmoid")
+_SKLEARN_NAME = {"sigmoid": "logistic"}  # out_activation_ uses scikit-learn's names
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) and math.isfinite(v)
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool | np.bool_)
+
+
+# Every scalar parameter: (test, what it must be). Checked in one place, `_check_params`.
+_RULES: dict[str, tuple[Any, str]] = {
+    "solver": (lambda v: v in ("sgd", "adam", "lbfgs"), "'sgd', 'adam' or 'lbfgs'"),
+    "alpha": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
+    "batch_size": (lambda v: v == "auto" or (_is_int(v) and v >= 1), "'auto' or an integer ≥ 1"),
+    "learning_rate": (
+        lambda v: v in ("constant", "invscaling", "adaptive"),
+        "'constant', 'invscaling' or 'adaptive'",
+    ),
+    "learning_rate_init": (lambda v: _is_real(v) and v > 0, "a number > 0"),
+    "power_t": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
+    "max_iter": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    "shuffle": (_is_bool, "True or False"),
+    "tol": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
+    "verbose": (lambda v: _is_bool(v) or (_is_int(v) and v >= 0), "True, False or an integer ≥ 0"),
+    "warm_start": (_is_bool, "True or False"),
+    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "nesterovs_momentum": (_is_bool, "True or False"),
+    "early_stopping": (_is_bool, "True or False"),
+    "validation_fraction": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
+    "beta_1": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "beta_2": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "epsilon": (lambda v: _is_real(v) and v > 0, "a number > 0"),
+    "n_iter_no_change": (lambda v: (_is_int(v) and v >= 1) or v == math.inf, "an integer ≥ 1 or inf"),
+    "max_fun": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
+    "dtype": (lambda v: str(v) in ("float32", "float64"), "'float32' or 'float64'"),
+    "class_weight": (
+        lambda v: v is None or v == "balanced" or isinstance(v, dict),
+        "None, 'balanced' or a dict {label: weight}",
+    ),
+}
+
+
+# ----------------------------------------------------------------------------- sample weights
+def _row_losses(loss: Loss, out: Activation, y: Array) -> Array:
+    """C^n of every row of the last forward pass (the core's losses give only the sum Σ_n C^n)."""
+    z = out.z
+    if loss.name == "cross_entropy":  # log Σ_j e^(z_j) − z_y
+        if y.ndim == 1:
+            return out.log_sum_exp - z[np.arange(len(y)), y]
+        return out.log_sum_exp * y.sum(axis=1) - np.einsum("ij,ij->i", y, z)
+    if loss.name == "binary_cross_entropy":  # Σ_k softplus(z_k) − y_k z_k
+        return (np.logaddexp(0, z) - y * z).sum(axis=1)
+    r = out.a - y  # ½ Σ_k (a_k − y_k)²
+    return 0.5 * np.einsum("ij,ij->i", r, r)
+
+
+class _SampleWeighted(Loss):
+    """The network's loss with C^n ← s_n C^n. A loss is a sum over rows, so its δ^(O) is scaled
+    row by row the same way: δ^(O)_n ← s_n δ^(O)_n. With the mean reduction and
+    s_n = N w_n / Σ_m w_m this is scikit-learn's weighted mean Σ_n w_n C^n / Σ_n w_n."""
+
+    def __init__(self, base: Loss) -> None:
+        super().__init__(base.reduction)
+        self.base = base
+        self.name, self.output, self.classifier = base.name, base.output, base.classifier  # type: ignore[misc]
+        self.s: Array = np.ones(0)
+
+    def total(self, out: Activation, y: Array) -> float:
+        return float(self.s @ _row_losses(self.base, out, y))
+
+    def delta(self, out: Activation, y: Array) -> Array:
+        d = self.base.delta(out, y)
+        d *= self.s[:, None]
+        return d
+
+    def predict(self, a: Array) -> Array:
+        return self.base.predict(a)
+
+
+@contextmanager
+def _sample_weighted(network: Network, weighted: bool) -> Iterator[_SampleWeighted | None]:
+    """Train ``network`` on the weighted loss inside the block (its own loss comes back after)."""
+    if not weighted:
+        yield None
+        return
+    base = network.loss
+    network.loss = _SampleWeighted(base)
+    try:
+        yield network.loss
+    finally:
+        network.loss = base
+
+
+class _L2:
+    """scikit-learn's penalty α/(2n)·Σ‖W‖² on the weights (not the biases), and its gradient α W / n,
+    added to ``network.flat_grads``. Its scratch arrays are made once: nothing allocated per batch."""
+
+    def __init__(self, network: Network, alpha: float) -> None:
+        self.network, self.alpha = network, alpha
+        self.mask = np.zeros_like(network.flat_params)  # α where a weight is, 0 where a bias is
+        offset = 0
+        for name, p in zip(network.parameter_names, network.parameters(), strict=True):
+            if name.endswith(".W"):
+                self.mask[offset : offset + p.size] = alpha
+            offset += p.size
+        self.tmp = np.empty_like(self.mask)
+
+    def __call__(self, n: float) -> float:
+        """Add α W / n to the gradient; return α/(2n)·Σ‖W‖²."""
+        if not self.alpha:
+            return 0.0
+        p, tmp = self.network.flat_params, self.tmp
+        np.multiply(self.mask, p, out=tmp)  # α W
+        value = 0.5 * float(np.dot(tmp, p)) / n
+        tmp *= 1 / n
+        self.network.flat_grads += tmp
+        return value
+
+
+# ----------------------------------------------------------------------------- the estimators
+class _BaseMLP(BaseEstimator):
+    """What `MLPClassifier` and `MLPRegressor` share: parameters, the training loops, files."""
+
+    _is_classifier: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str | Sequence[str] = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
+        dropout: float | Sequence[float] = 0.0,
+        dtype: str = "float32",
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------------- parameters
+    def _check_params(self) -> tuple[list[int], list[str], list[float]]:
+        """Check every parameter; return the hidden sizes, activations and dropouts, one per layer."""
+        name = type(self).__name__
+        params = self.get_params(deep=False)
+        for key, (ok, what) in _RULES.items():
+            if key in params and not ok(params[key]):
+                raise ValueError(f"{name}: {key} must be {what}, got {params[key]!r}")
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if _is_int(sizes) else sizes
+        if isinstance(sizes, str) or not isinstance(sizes, Sequence | np.ndarray):
+            raise ValueError(
+                f"{name}: hidden_layer_sizes must be an integer or a list of integers, got {sizes!r}"
+            )
+        sizes = list(sizes)
+        if not all(_is_int(s) and s >= 1 for s in sizes):
+            raise ValueError(
+                f"{name}: hidden_layer_sizes must be integers ≥ 1, got {self.hidden_layer_sizes!r}"
+            )
+        n = len(sizes)
+        acts = [self.activation] * n if isinstance(self.activation, str) else list(self.activation)
+        if len(acts) != n or not all(a in HIDDEN_ACTIVATIONS for a in acts):
+            raise ValueError(
+                f"{name}: activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, or a list of "
+                f"them with one per hidden layer ({n}), got {self.activation!r}"
+            )
+        drops = [self.dropout] * n if _is_real(self.dropout) else list(self.dropout)
+        if len(drops) != n or not all(_is_real(p) and 0 <= p < 1 for p in drops):
+            raise ValueError(
+                f"{name}: dropout must be a number in [0, 1), or a list of them with one per hidden "
+                f"layer ({n}), got {self.dropout!r}"
+            )
+        if any(drops) and self.solver == "lbfgs":
+            raise ValueError(
+                f"{name}: dropout needs solver='sgd' or 'adam' (lbfgs minimises a fixed function, "
+                "and dropout makes it random)"
+            )
+        try:
+            check_random_state(self.random_state)
+        except ValueError:
+            raise ValueError(
+                f"{name}: random_state must be None, an integer or a numpy RandomState, "
+                f"got {self.random_state!r}"
+            ) from None
+        return [int(s) for s in sizes], acts, [float(p) for p in drops]
+
+    # ------------------------------------------------------------------------- fitting
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _BaseMLP:
+        """Train on (X, y), with an optional weight per row; returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_solver(self) -> bool:
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(
+                f"partial_fit needs a stochastic solver ('sgd' or 'adam'), not {self.solver!r}"
+            )
+        return True
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+        hidden, acts, drops = self._check_params()
+        first = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        dtype = as_dtype(self.dtype) if first else self.network_.dtype
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=dtype,
+            order="C",
+            multi_output=True,
+            y_numeric=not self._is_classifier,
+        )
+        sw = None if sample_weight is None else self._sample_weight(sample_weight, len(X))
+        Y, loss, codes, sw = self._targets(y, first, classes, sw, dtype)
+        self._random_state = check_random_state(self.random_state)
+        n_out = len(self.classes_) if loss == "cross_entropy" else Y.shape[1]
+        if first:
+            self.network_ = Network.from_sizes(
+                [X.shape[1], *hidden, n_out],
+                activation=acts,
+                loss=loss,
+                dropout=drops,
+                dtype=dtype,
+                seed=int(self._random_state.randint(np.iinfo(np.int32).max)),
+            )
+            self._reset_fitted(len(hidden))
+        elif self.network_.n_outputs != n_out or self.network_.loss.name != loss:
+            raise ValueError(
+                f"{type(self).__name__}: warm_start and partial_fit need targets of the same kind "
+                f"and width as before ({self.network_.n_outputs} outputs): call fit with warm_start=False"
+            )
+        elif [level.dense.n_out for level in self.network_.levels[:-1]] != hidden:
+            raise ValueError(
+                f"{type(self).__name__}: hidden_layer_sizes changed since the last fit: warm_start "
+                "and partial_fit continue the same network, call fit with warm_start=False"
+            )
+        net = self.network_
+        net.metadata = self._metadata()
+        Y = net.check_y(Y, len(X))
+        with _sample_weighted(net, sw is not None):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sw)
+            else:
+                self._fit_stochastic(X, Y, sw, codes, incremental)
+        if not np.isfinite(net.flat_params).all():
+            raise ValueError(
+                "the solver produced non-finite weights: scale the inputs (e.g. StandardScaler) "
+                "or lower learning_rate_init"
+            )
+        return self
+
+    def _sample_weight(self, sample_weight: Any, n: int) -> Array:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.ndim == 0:
+            sw = np.full(n, float(sw))
+        if sw.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},), one weight per row of X, got {sw.shape}")
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise ValueError("sample_weight must be finite and ≥ 0")
+        if sw.sum() <= 0:
+            raise ValueError("sample_weight is zero for every row: give some rows a positive weight")
+        return sw
+
+    def _reset_fitted(self, n_hidden: int) -> None:
+        net = self.network_
+        self.n_layers_ = n_hidden + 2
+        self.n_outputs_ = net.n_outputs
+        self.out_activation_ = _SKLEARN_NAME.get(net.output.name, net.output.name)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_: list[float] = []
+        self._no_improvement_count = 0
+        stochastic_es = self.early_stopping and self.solver != "lbfgs"
+        self.best_loss_ = None if stochastic_es else math.inf
+        self.validation_scores_: list[float] | None = [] if stochastic_es else None
+        self.validation_loss_curve_: list[float] | None = [] if stochastic_es else None
+        self.best_validation_score_ = -math.inf if stochastic_es else None
+        self._optimizer: Optimizer | None = None
+
+    def _make_optimizer(self) -> Optimizer:
+        if self.solver == "adam":
+            return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+        return SGD(
+            self.learning_rate_init,
+            momentum=self.momentum,
+            nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
+        )
+
+    def _objective(self, X: Array, Y: Array, w: Array | None, l2: _L2) -> float:
+        """L(θ) on a batch (module docstring), leaving ∇L(θ) in ``network_.flat_grads``."""
+        net = self.network_
+        n = float(len(X))
+        if w is not None:  # the loss is the _SampleWeighted one: s_n = N w_n / Σ w
+            n = float(w.sum())
+            net.loss.s = (w * (len(w) / n)).astype(net.dtype)  # type: ignore[attr-defined]
+        return net.train_step(X, Y) + l2(n)
+
+    def _fit_stochastic(
+        self, X: Array, Y: Array, sw: Array | None, codes: Array | None, incremental: bool
+    ) -> None:
+        """scikit-learn's epoch loop: mini-batches, its stopping rule (``tol``, ``n_iter_no_change``)
+        and learning-rate rules, on the core's train_step and optimiser step."""
+        net = self.network_
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True: use fit")
+        if not incremental or self._optimizer is None:
+            self._optimizer = self._make_optimizer()
+        opt = self._optimizer
+        opt.bind(net)
+        val = None
+        if self.early_stopping:
+            X, Y, sw, val = self._validation_split(X, Y, sw, codes)
+        n = len(X)
+        size = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
+        if size > n:
+            warnings.warn(
+                f"batch_size={size} is larger than the {n} training rows: it is clipped to {n}", stacklevel=4
+            )
+            size = n
+        arrays = [X, Y] if sw is None else [X, Y, sw]
+        gather = self.shuffle and size < n
+        buffers = [np.empty((size, *a.shape[1:]), dtype=a.dtype) for a in arrays] if gather else []
+        order = np.arange(n)
+        l2 = _L2(net, self.alpha)
+        bar = tqdm(total=self.max_iter, disable=not self.verbose, unit="epoch", desc=type(self).__name__)
+        self.n_iter_ = 0
+        with bar:
+            for _ in range(self.max_iter):
+                if gather:
+                    net.rng.shuffle(order)
+                total = 0.0
+                for start in range(0, n, size):
+                    if gather:  # rows of a permutation, gathered into buffers made once
+                        rows = order[start : start + size]
+                        batch = [
+                            np.take(a, rows, axis=0, out=b[: len(rows)], mode="clip")
+                            for a, b in zip(arrays, buffers, strict=True)
+                        ]
+                    else:
+                        batch = [a[start : start + size] for a in arrays]
+                    w = batch[2] if sw is not None else None
+                    if w is not None and not w.any():
+                        continue  # a batch of zero weight has no gradient
+                    total += self._objective(batch[0], batch[1], w, l2) * len(batch[0])
+                    opt.step()
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_ = total / n
+                self.loss_curve_.append(self.loss_)
+                if not math.isfinite(self.loss_):
+                    break  # diverged: _fit reports the non-finite weights
+                stop = self._end_of_epoch(val, bar)
+                if stop or incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                        "optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        if self.early_stopping:
+            np.copyto(net.flat_params, self._best_params)
+
+    def _end_of_epoch(self, val: tuple[Array, Array, Array | None] | None, bar: Any) -> bool:
+        """scikit-learn's rules after an epoch: track the best loss or validation score, update
+        the learning rate, and say whether to stop."""
+        net, opt, tol = self.network_, self._optimizer, self.tol
+        assert opt is not None
+        postfix = {"loss": f"{self.loss_:.5g}"}
+        if val is not None:
+            score, val_loss = self._validation(*val)
+            self.validation_scores_.append(score)  # type: ignore[union-attr]
+            self.validation_loss_curve_.append(val_loss)  # type: ignore[union-attr]
+            postfix.update(val_score=f"{score:.5g}", val_loss=f"{val_loss:.5g}")
+            worse = score < self.best_validation_score_ + tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = net.flat_params.copy()
+        else:
+            worse = self.loss_ > self.best_loss_ - tol
+            self.best_loss_ = min(self.best_loss_, self.loss_)
+        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
+        bar.set_postfix(postfix, refresh=False)
+        bar.update()
+        if isinstance(opt, SGD) and self.learning_rate == "invscaling":
+            opt.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score" if val is not None else "Training loss"
+        msg = f"{what} did not improve more than tol={tol} for {self.n_iter_no_change} consecutive epochs."
+        if isinstance(opt, SGD) and self.learning_rate == "adaptive" and opt.lr > 1e-6:
+            opt.lr /= 5.0
+            self._no_improvement_count = 0
+            if self.verbose:
+                bar.write(f"{msg} Setting learning rate to {opt.lr:f}")
+            return False
+        if self.verbose:
+            bar.write(f"{msg} Stopping.")
+        return True
+
+    def _validation_split(
+        self, X: Array, Y: Array, sw: Array | None, codes: Array | None
+    ) -> tuple[Array, Array, Array | None, tuple[Array, Array, Array | None]]:
+        stratify = codes if self._is_classifier and codes is not None else None
+        arrays = [X, Y] if sw is None else [X, Y, sw]
+        parts = train_test_split(
+            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+        )
+        train, test = parts[0::2], parts[1::2]
+        if len(test[0]) < 2:
+            raise ValueError(
+                "The validation set is too small: increase validation_fraction or give more rows"
+            )
+        w_train, w_val = (train[2], test[2]) if sw is not None else (None, None)
+        self._best_params = self.network_.flat_params.copy()
+        if self.validation_scores_ is None:  # warm start of a fit that had no early stopping
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_ = -math.inf
+        return train[0], train[1], w_train, (test[0], test[1], w_val)
+
+    def _validation(self, X: Array, Y: Array, w: Array | None) -> tuple[float, float]:
+        """The validation score (accuracy or R², as scikit-learn) and the validation loss."""
+        net = self.network_
+        a = net.forward(X)
+        val_loss = float(np.average(_row_losses(net.loss, net.output, Y), weights=w))
+        return self._score_output(a, Y, w), val_loss
+
+    def _fit_lbfgs(self, X: Array, Y: Array, sw: Array | None) -> None:
+        """L-BFGS on the full-batch L(θ) and ∇L(θ), through scipy.optimize.minimize."""
+        net = self.network_
+        l2 = _L2(net, self.alpha)
+
+        def loss_and_grad(theta: Array) -> tuple[float, Array]:
+            net.flat_params[...] = theta
+            value = self._objective(X, Y, sw, l2)
+            return value, net.flat_grads.astype(np.float64)
+
+        self.loss_curve_ = []
+        with tqdm(
+            total=self.max_iter, disable=not self.verbose, unit="iter", desc=type(self).__name__
+        ) as bar:
+
+            def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+                self.loss_curve_.append(float(intermediate_result.fun))
+                bar.set_postfix(loss=f"{intermediate_result.fun:.5g}", refresh=False)
+                bar.update()
+
+            result = scipy.optimize.minimize(
+                loss_and_grad,
+                net.flat_params.astype(np.float64),
+                method="L-BFGS-B",
+                jac=True,
+                callback=callback,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
+        net.flat_params[...] = result.x
+        self.n_iter_ = int(result.nit)
+        self.loss_ = float(result.fun)
+        self.best_loss_ = min([self.loss_, *self.loss_curve_])
+        if result.status != 0:
+            warnings.warn(
+                f"lbfgs failed to converge after {result.nit} iterations ({result.message}): "
+                "increase max_iter or max_fun, or scale the data",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    # ------------------------------------------------------------------------- prediction
+    def _inputs(self, X: Any) -> Array:
+        """X checked against the fit, standardised if the model carries ``standardize``."""
+        check_is_fitted(self)
+        net = self.network_
+        X = validate_data(self, X, reset=False, dtype=net.dtype, order="C")
+        std = net.metadata.get("standardize")
+        if std:
+            X = ((X - np.asarray(std["mean"])) / np.asarray(std["scale"])).astype(net.dtype)
+        return X
+
+    def hidden_activations(self, X: Any) -> list[Array]:
+        """a^(l) = σ(z^(l)) of every hidden layer l = 1..L−1 for the rows of X (the seeds' forward pass)."""
+        X = self._inputs(X)
+        net = self.network_
+        net.forward(X)
+        return [level.a.copy() for level in net.levels[:-1]]
+
+    def transform(self, X: Any) -> Array:
+        """The last hidden layer's activations: the features the output layer sees."""
+        check_is_fitted(self)
+        if len(self.network_.levels) == 1:
+            raise ValueError("this network has no hidden layer: there is nothing to transform into")
+        return self.hidden_activations(X)[-1]
+
+    def fit_transform(self, X: Any, y: Any, sample_weight: Any = None) -> Array:
+        """`fit`, then `transform` the same rows."""
+        return self.fit(X, y, sample_weight).transform(X)
+
+    @property
+    def coefs_(self) -> list[Array]:
+        """W^(l) of each layer, shape (n_in, n_out): views into the network's parameters."""
+        check_is_fitted(self)
+        return [level.W for level in self.network_.levels]
+
+    @property
+    def intercepts_(self) -> list[Array]:
+        """b^(l) of each layer: views into the network's parameters."""
+        check_is_fitted(self)
+        return [level.b for level in self.network_.levels]
+
+    # ------------------------------------------------------------------------- files and pickles
+    _FITTED = (
+        "n_iter_",
+        "t_",
+        "loss_",
+        "best_loss_",
+        "loss_curve_",
+        "validation_scores_",
+        "best_validation_score_",
+        "validation_loss_curve_",
+    )
+
+    def _metadata(self) -> dict[str, Any]:
+        """The project's model-file metadata: task, classes, feature names."""
+        meta: dict[str, Any] = {}
+        if self._is_classifier:
+            multilabel = self.network_.loss.name == "binary_cross_entropy" and self.network_.n_outputs > 1
+            meta["task"] = "multilabel" if multilabel else "classification"
+            meta["classes"] = self.classes_.tolist()
+        else:
+            meta["task"] = "regression"
+        if hasattr(self, "feature_names_in_"):
+            meta["feature_names"] = [str(f) for f in self.feature_names_in_]
+        return meta
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator to a chainrule model file (safetensors: no pickle)."""
+        check_is_fitted(self)
+        params = {k: _jsonable(v) for k, v in self.get_params(deep=False).items()}
+        fitted = {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
+        net = self.network_
+        net.metadata = {
+            **self._metadata(),
+            "sklearn": {"estimator": type(self).__name__, "params": params, "fitted": fitted},
+        }
+        return save_network(net, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """A fitted estimator from a model file written by `save` (or by any chainrule trainer)."""
+        net = load_network(path)
+        if net.loss.classifier != cls._is_classifier:
+            other = "MLPClassifier" if net.loss.classifier else "MLPRegressor"
+            raise ValueError(f"{path} holds a {net.loss.name} network: load it with {other}.load")
+        info = net.metadata.get("sklearn", {})
+        params = dict(info.get("params", {}))
+        if not params:  # a network trained elsewhere: read the architecture off its layers
+            hidden = net.levels[:-1]
+            acts = [
+                _SKLEARN_NAME.get(lv.activation.name, lv.activation.name) if lv.activation else "identity"
+                for lv in hidden
+            ]
+            drops = [lv.dropout.p if lv.dropout else 0.0 for lv in hidden]
+            params = {
+                "hidden_layer_sizes": [lv.dense.n_out for lv in hidden],
+                "activation": acts[0] if len(set(acts)) == 1 else acts,
+                "dropout": drops[0] if len(set(drops)) == 1 else drops,
+                "dtype": net.dtype.name,
+            }
+        if isinstance(params.get("class_weight"), list):
+            params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        est = cls(**params)
+        est.network_ = net
+        est.n_features_in_ = net.n_features
+        if "feature_names" in net.metadata:
+            est.feature_names_in_ = np.asarray(net.metadata["feature_names"], dtype=object)
+        if cls._is_classifier:
+            classes = net.metadata.get("classes", list(range(max(net.n_outputs, 2))))
+            est.classes_ = np.asarray(classes)
+        est._reset_fitted(len(net.levels) - 1)
+        for k, v in info.get("fitted", {}).items():
+            if k in cls._FITTED:
+                setattr(est, k, v)
+        return est
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickle would copy each layer's W and b apart from the network's flat arrays (they are
+        # views): keep the network as its description and one flat array instead.
+        state = dict(super().__getstate__())
+        state.pop("_optimizer", None)
+        net = state.pop("network_", None)
+        if net is not None:
+            state["_network_state"] = (
+                net.config(),
+                net.flat_params.copy(),
+                net.metadata,
+                net.rng.bit_generator.state,
+            )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_network_state", None)
+        super().__setstate__(state)
+        if saved is not None:
+            config, params, metadata, rng_state = saved
+            self.network_ = Network.from_config(config)
+            self.network_.flat_params[...] = params
+            self.network_.metadata = metadata
+            self.network_.rng.bit_generator.state = rng_state
+            self._optimizer = None
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.transformer_tags = TransformerTags(preserves_dtype=[str(self.dtype)])
+        return tags
+
+
+def _jsonable(value: Any) -> Any:
+    """A parameter or fitted attribute as JSON (tuples as lists, numpy scalars as numbers)."""
+    if isinstance(value, dict):
+        return [[_jsonable(k), _jsonable(v)] for k, v in value.items()]
+    if isinstance(value, tuple | list | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.random.RandomState):
+        return None  # a generator's state is not a setting
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else value
+    return value
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """A multi-layer perceptron classifier: scikit-learn's `MLPClassifier`, trained by chainrule.
+
+    Multi-class (softmax + cross entropy), binary and multi-label (sigmoid + binary cross
+    entropy). ``class_weight`` ('balanced' or {label: weight}) multiplies each row's weight.
+    """
+
+    _is_classifier = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str | Sequence[str] = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
+        dropout: float | Sequence[float] = 0.0,
+        dtype: str = "float32",
+        class_weight: dict[Any, float] | str | None = None,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dropout=dropout,
+            dtype=dtype,
+        )
+        self.class_weight = class_weight
+
+    def _targets(
+        self, y: Array, reset: bool, classes: Any, sw: Array | None, dtype: np.dtype
+    ) -> tuple[Array, str, Array | None, Array | None]:
+        """The labels as the network's targets: integer classes 0..K−1 (softmax), or 0/1 per output
+        (sigmoid: binary and multi-label). Sets ``classes_`` on a fresh fit."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if reset:
+            if multilabel:
+                labels = np.arange(y.shape[1])
+            else:
+                labels = np.unique(y if classes is None else np.asarray(classes))
+                if len(labels) < 2:
+                    raise ValueError(
+                        f"{type(self).__name__} needs at least 2 classes in y, got 1 class: {labels[0]!r}"
+                    )
+            self.classes_ = labels
+        elif multilabel != (
+            self.network_.loss.name == "binary_cross_entropy" and self.network_.n_outputs > 1
+        ):
+            raise ValueError("y changed between multi-label and single-label since the last fit")
+        if multilabel:
+            if y.shape[1] != len(self.classes_):
+                raise ValueError(f"y has {y.shape[1]} labels per row, the fit had {len(self.classes_)}")
+            codes = None
+            Y = y.astype(dtype)
+        else:
+            unseen = np.setdiff1d(y, self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y has classes not seen in the first fit: {unseen.tolist()} (classes_ is "
+                    f"{self.classes_.tolist()}): pass every class to the first partial_fit(classes=...)"
+                )
+            codes = np.searchsorted(self.classes_, y)
+            Y = codes if len(self.classes_) > 2 else codes[:, None].astype(dtype)
+        if self.class_weight is not None:
+            cw = compute_sample_weight(self.class_weight, y)
+            sw = cw if sw is None else sw * cw
+        if sw is not None and codes is not None and len(np.unique(codes[sw > 0])) < 2 and reset:
+            raise ValueError(
+                "sample_weight leaves only 1 class with a positive weight: a classifier needs 2 classes"
+            )
+        loss = "cross_entropy" if not multilabel and len(self.classes_) > 2 else "binary_cross_entropy"
+        return Y, loss, codes, sw
+
+    def _score_output(self, a: Array, Y: Array, w: Array | None) -> float:
+        """Accuracy (all labels right, for multi-label) of the network's outputs a."""
+        pred = self.network_.loss.predict(a)
+        truth = Y if Y.ndim == 1 else (Y > 0.5).astype(np.intp)
+        if truth.ndim == 2 and pred.ndim == 1:
+            truth = truth[:, 0]
+        right = pred == truth
+        return float(np.average(right if right.ndim == 1 else right.all(axis=1), weights=w))
+
+    @available_if(_BaseMLP._check_solver)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
+        """One epoch on (X, y). The first call needs ``classes``, every class that y will hold."""
+        if not hasattr(self, "network_") and classes is None and type_of_target(y) != "multilabel-indicator":
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit (e.g. classes=np.unique(y_all))"
+            )
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)  # type: ignore[return-value]
+
+    def predict(self, X: Any) -> Array:
+        """The predicted class of each row (a 0/1 row per sample for multi-label)."""
+        X = self._inputs(X)
+        labels = self.network_.predict(X)
+        return labels if labels.ndim == 2 else self.classes_[labels]
+
+    def predict_proba(self, X: Any) -> Array:
+        """Class probabilities, columns ordered as ``classes_`` (independent ones for multi-label)."""
+        X = self._inputs(X)
+        p = self.network_.predict_proba(X).astype(np.float64)
+        if self.network_.n_outputs == 1:
+            return np.hstack([1 - p, p])
+        return p
+
+    def predict_log_proba(self, X: Any) -> Array:
+        return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """A multi-layer perceptron regressor (identity output, squared error): scikit-learn's
+    `MLPRegressor`, trained by chainrule. Single- and multi-output.
+
+    For several outputs, ``loss_`` is ½ Σ_k (a_k − y_k)² averaged over rows, the loss whose
+    gradient training follows (scikit-learn also divides its reported value by the outputs)."""
+
+    def _targets(
+        self, y: Array, reset: bool, classes: Any, sw: Array | None, dtype: np.dtype
+    ) -> tuple[Array, str, Array | None, Array | None]:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(len(y), -1).astype(dtype)
+        return Y, "squared_error", None, sw
+
+    def _score_output(self, a: Array, Y: Array, w: Array | None) -> float:
+        return float(r2_score(Y, a, sample_weight=w))
+
+    @available_if(_BaseMLP._check_solver)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch on (X, y), continuing from the last fit."""
+        return self._fit(X, y, sample_weight, incremental=True)  # type: ignore[return-value]
+
+    def predict(self, X: Any) -> Array:
+        """The predicted values, shape (n_samples,) for one output, else (n_samples, n_outputs)."""
+        X = self._inputs(X)
+        out = self.network_.predict(X).astype(np.float64)
+        return out[:, 0] if out.shape[1] == 1 else out

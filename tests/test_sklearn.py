@@ -1,0 +1,367 @@
+"""chainrule.sklearn: scikit-learn's own estimator checks, exact agreement with scikit-learn's MLP on
+the same weights, the extras (dropout, class_weight, hidden activations...), files, bad input."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import chainrule as cr
+from chainrule.sklearn import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# float32 (the default) rounds at ~1e-7 relative, the same size as these checks' tolerance
+# (rtol=1e-7): a row predicted alone or in a batch (BLAS picks another kernel), or a fit on
+# weighted instead of repeated rows, differ in the last bit or two. The float64 instances below
+# pass both checks, which shows that nothing but float32 rounding is at stake.
+FLOAT32_ROUNDING = {
+    "check_methods_subset_invariance": "float32 predictions differ by ~2e-7 > the check's atol 1e-7",
+    "check_sample_weight_equivalence_on_dense_data": "float32 rounding ~1e-7 > the check's rtol 1e-7",
+}
+
+
+def _expected_failed_checks(estimator):
+    return FLOAT32_ROUNDING if estimator.dtype == "float32" else {}
+
+
+@parametrize_with_checks(
+    [
+        MLPClassifier(max_iter=100),
+        MLPRegressor(max_iter=100),
+        MLPClassifier((10,), max_iter=30, dtype="float64", solver="lbfgs"),
+        MLPRegressor(max_iter=100, dtype="float64"),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# ------------------------------------------------------------------------------------ agreement
+def _problems(rng):
+    X = rng.normal(size=(70, 5))
+    return X, {
+        "multiclass": rng.integers(0, 3, 70),
+        "binary": rng.choice(["no", "yes"], 70),
+        "multilabel": rng.integers(0, 2, (70, 3)),
+        "regression": rng.normal(size=70),
+    }
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
+def test_same_steps_as_scikit_learn(solver, kind, rng):
+    """From the same weights, three epochs (or L-BFGS iterations) of chainrule and of scikit-learn
+    give the same weights and losses: its L2 term α/(2n)‖W‖² per batch, its weighted mean,
+    a short last batch, Nesterov momentum, Adam."""
+    X, targets = _problems(rng)
+    y = targets[kind]
+    sw = rng.uniform(0.5, 2, len(X))
+    Sk, Ours = (SkMLPRegressor, MLPRegressor) if kind == "regression" else (SkMLPClassifier, MLPClassifier)
+    # Adam: scikit-learn adds ε to √v before the bias correction, chainrule after it (as the
+    # paper's algorithm 1); a tiny ε makes the two rules agree to rounding.
+    kw = dict(hidden_layer_sizes=(6, 4), activation="tanh", solver=solver, alpha=0.3, batch_size=32)
+    kw |= dict(shuffle=False, learning_rate_init=0.05, random_state=0, epsilon=1e-14)
+    sk = Sk(max_iter=1, **kw).fit(X, y, sample_weight=sw)
+    ours = Ours(max_iter=1, dtype="float64", **kw).fit(X, y, sample_weight=sw)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        mine[...] = theirs  # views into the network's parameters
+    sk.set_params(warm_start=True, max_iter=3).fit(X, y, sample_weight=sw)
+    ours.set_params(warm_start=True, max_iter=3).fit(X, y, sample_weight=sw)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-8, atol=1e-9)
+    assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-9)
+    assert ours.n_iter_ == sk.n_iter_
+    if solver != "lbfgs":
+        np.testing.assert_allclose(
+            ours.loss_curve_[1:], sk.loss_curve_[1:], rtol=1e-9
+        )  # epoch 1: other weights
+        assert ours.t_ == sk.t_
+    np.testing.assert_allclose(
+        ours.predict_proba(X) if kind != "regression" else ours.predict(X),
+        sk.predict_proba(X) if kind != "regression" else sk.predict(X),
+        rtol=1e-7,
+    )
+    np.testing.assert_array_equal(
+        ours.predict(X) if kind != "regression" else 0, sk.predict(X) if kind != "regression" else 0
+    )
+
+
+def test_lbfgs_objective_gradient_matches_finite_differences(rng):
+    """The full-batch L(θ) and ∇L(θ) that L-BFGS sees (weighted, with the L2 term) agree."""
+    X, targets = _problems(rng)
+    est = MLPClassifier((4,), solver="lbfgs", alpha=0.5, max_iter=1, dtype="float64", random_state=0)
+    est.fit(X, targets["multiclass"])
+    net, w = est.network_, rng.uniform(0.5, 2, len(X))
+    Y = net.check_y(targets["multiclass"], len(X))
+    from chainrule.sklearn import _L2, _sample_weighted
+
+    l2 = _L2(net, est.alpha)
+    with _sample_weighted(net, True):
+
+        def value(theta):
+            net.flat_params[...] = theta
+            return est._objective(X, Y, w, l2)
+
+        def grad(theta):
+            value(theta)
+            return net.flat_grads.copy()
+
+        theta = net.flat_params.copy()
+        assert scipy.optimize.check_grad(value, grad, theta, epsilon=1e-6) < 1e-5 * np.linalg.norm(
+            grad(theta)
+        )
+        # and the value is scikit-learn's weighted log-loss plus α/(2 Σw)‖W‖²
+        from sklearn.metrics import log_loss
+
+        value(theta)
+        expected = (
+            log_loss(targets["multiclass"], net.forward(X), sample_weight=w)
+            + 0.5 * est.alpha * sum(float((W**2).sum()) for W in est.coefs_) / w.sum()
+        )
+        assert value(theta) == pytest.approx(expected, rel=1e-10)
+
+
+# ------------------------------------------------------------------------------------ the tools
+def test_pipeline_grid_search_cross_val_clone_and_pandas(digits):
+    pd = pytest.importorskip("pandas")
+    X_train, X_test, y_train, y_test = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((32,), batch_size=50, max_iter=20, random_state=0))
+    assert pipe.fit(X_train, y_train).score(X_test, y_test) > 0.9
+    small = MLPClassifier((16,), batch_size=32, max_iter=20, random_state=0)
+    grid = GridSearchCV(small, {"hidden_layer_sizes": [(2,), (16,)]}, cv=2)
+    grid.fit(X_train[:600], y_train[:600])
+    assert grid.best_params_ == {"hidden_layer_sizes": (16,)}
+    assert cross_val_score(small, X_train[:600], y_train[:600], cv=3).mean() > 0.8
+    est = MLPClassifier((16,), max_iter=5, random_state=0)
+    assert clone(est).get_params() == est.get_params()
+    df = pd.DataFrame(X_train[:300], columns=[f"pixel{i}" for i in range(64)])
+    fitted = MLPClassifier((8,), max_iter=5, random_state=0).fit(df, y_train[:300])
+    assert list(fitted.feature_names_in_) == list(df.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        fitted.predict(df.rename(columns={"pixel0": "other"}))
+
+
+def test_more_than_scikit_learn(digits, capsys):
+    """dropout, one activation per layer, float64, class_weight, validation loss, a progress bar,
+    hidden activations."""
+    X_train, X_test, y_train, y_test = digits
+    est = MLPClassifier(
+        (32, 16),
+        activation=("relu", "tanh"),
+        dropout=(0.2, 0.0),
+        early_stopping=True,
+        batch_size=32,
+        max_iter=40,
+        random_state=0,
+        verbose=True,
+    ).fit(X_train, y_train)
+    assert est.score(X_test, y_test) > 0.9
+    assert [type(la).__name__ for la in est.network_.layers] == [
+        "Dense",
+        "ReLU",
+        "Dropout",
+        "Dense",
+        "Tanh",
+        "Dense",
+        "Softmax",
+    ]
+    assert len(est.validation_loss_curve_) == len(est.validation_scores_) == est.n_iter_
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    assert "MLPClassifier" in capsys.readouterr().err  # tqdm's bar
+    hidden = est.hidden_activations(X_test[:5])
+    a1 = np.maximum(X_test[:5] @ est.coefs_[0] + est.intercepts_[0], 0)
+    np.testing.assert_allclose(hidden[0], a1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        hidden[1], np.tanh(a1 @ est.coefs_[1] + est.intercepts_[1]), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_array_equal(est.transform(X_test[:5]), hidden[1])
+    assert (
+        MLPClassifier((4,), max_iter=2, dtype="float64").fit(X_train, y_train).coefs_[0].dtype == np.float64
+    )
+
+    # class_weight: the minority class of an imbalanced problem is found more often
+    keep = (y_train != 1) | (np.arange(len(y_train)) % 8 == 0)
+    Xi, yi = X_train[keep], (y_train[keep] == 1).astype(int)
+    recall = {}
+    for cw in (None, "balanced"):
+        m = MLPClassifier((8,), max_iter=30, class_weight=cw, random_state=0).fit(Xi, yi)
+        recall[cw] = m.predict(X_test)[y_test == 1].mean()
+    assert recall["balanced"] > recall[None]
+
+
+def test_partial_fit_learns_and_guards_classes(digits):
+    X_train, X_test, y_train, y_test = digits
+    est = MLPClassifier((32,), batch_size=20, learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        est.partial_fit(X_train, y_train)
+    losses = []
+    for start in range(0, 1200, 100):
+        est.partial_fit(X_train[start : start + 100], y_train[start : start + 100], classes=np.arange(10))
+        losses.append(est.loss_)
+    assert losses[-1] < losses[0] / 4
+    assert est.t_ == 1200 and est.score(X_test, y_test) > 0.9
+    with pytest.raises(ValueError, match=r"not seen in the first fit: \[10\]"):
+        est.partial_fit(X_train[:3], [1, 2, 10])
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_multilabel_multioutput_and_lbfgs(rng):
+    X = rng.normal(size=(200, 4))
+    Y = np.stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0, X[:, 3] < 0.5], axis=1).astype(int)
+    clf = MLPClassifier((16,), solver="lbfgs", max_iter=200, random_state=0).fit(X, Y)
+    assert clf.predict(X).shape == (200, 3) and clf.score(X, Y) > 0.95
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 3
+    assert len(clf.loss_curve_) == clf.n_iter_ and clf.loss_ == pytest.approx(clf.loss_curve_[-1])
+    T = np.stack([X[:, 0] * 2 - X[:, 1], np.sin(X[:, 2])], axis=1)
+    reg = MLPRegressor((32,), solver="lbfgs", max_iter=300, random_state=0).fit(X, T)
+    assert reg.predict(X).shape == (200, 2) and reg.score(X, T) > 0.95
+    assert reg.predict(X).dtype == np.float64 and reg.out_activation_ == "identity"
+
+
+def test_stopping_rule_and_adaptive_learning_rate(rng):
+    X = rng.normal(size=(100, 3))
+    y = X[:, 0]
+    stopped = MLPRegressor((8,), solver="sgd", tol=10.0, n_iter_no_change=3, max_iter=50, random_state=0)
+    assert stopped.fit(X, y).n_iter_ == 5  # epoch 1 sets best_loss_, epochs 2..5 fail to beat it by tol
+    adaptive = MLPRegressor(
+        (8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        tol=10.0,
+        n_iter_no_change=1,
+        max_iter=30,
+        random_state=0,
+    ).fit(X, y)
+    assert adaptive._optimizer.lr < 1e-6  # divided by 5 on each stall, until it was too small
+    inv = MLPRegressor((8,), solver="sgd", learning_rate="invscaling", max_iter=3, random_state=0).fit(X, y)
+    assert inv._optimizer.lr == pytest.approx(0.001 / (300 + 1) ** 0.5)
+
+
+# ------------------------------------------------------------------------------------ files
+def test_save_load_round_trip(tmp_path, rng):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    y = rng.choice(["cat", "dog", "emu"], 60)
+    est = MLPClassifier((5,), max_iter=5, random_state=0, class_weight={"cat": 2.0, "dog": 1.0, "emu": 1.0})
+    est.fit(X, y)
+    path = est.save(tmp_path / "model.safetensors")
+    back = MLPClassifier.load(path)
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+    assert back.get_params() == est.get_params()
+    assert back.loss_curve_ == est.loss_curve_ and back.n_iter_ == est.n_iter_ and back.t_ == est.t_
+    assert list(back.feature_names_in_) == ["a", "b", "c"] and list(back.classes_) == ["cat", "dog", "emu"]
+    meta = cr.load(path).metadata
+    assert meta["classes"] == ["cat", "dog", "emu"] and meta["feature_names"] == ["a", "b", "c"]
+    assert meta["task"] == "classification"
+    with pytest.raises(FileExistsError):
+        est.save(path)
+    with pytest.raises(ValueError, match=r"MLPClassifier\.load"):
+        MLPRegressor.load(path)
+    back.set_params(warm_start=True, max_iter=2).fit(X, y)  # a loaded estimator trains on
+    assert back.n_iter_ == 2
+
+
+def test_a_network_trained_elsewhere_loads_as_an_estimator(tmp_path, rng):
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    net = cr.Network.from_sizes([4, 6, 3], activation="tanh", seed=0)
+    cr.fit(net, X, y, epochs=2)
+    net.metadata = {"classes": ["a", "b", "c"], "standardize": {"mean": [1, 1, 1, 1], "scale": [2, 2, 2, 2]}}
+    cr.save(net, tmp_path / "m.safetensors")
+    est = MLPClassifier.load(tmp_path / "m.safetensors")
+    assert est.hidden_layer_sizes == (6,) and est.activation == "tanh"
+    expected = np.array(["a", "b", "c"])[net.predict((X - 1) / 2)]  # the model's standardisation first
+    np.testing.assert_array_equal(est.predict(X), expected)
+
+
+def test_pickle_keeps_the_network_whole(rng):
+    import pickle
+
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    est = MLPRegressor((4,), max_iter=3, random_state=0).fit(X, y)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    back.set_params(warm_start=True).fit(X, y)  # its layers' W are still views of the flat parameters
+    assert not np.array_equal(back.predict(X), est.predict(X))
+    assert np.shares_memory(back.coefs_[0], back.network_.flat_params)
+
+
+# ------------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("hidden_layer_sizes", (10, 0)),
+        ("hidden_layer_sizes", "wide"),
+        ("activation", "softplus"),
+        ("activation", ("relu",) * 3),
+        ("solver", "newton"),
+        ("alpha", -1.0),
+        ("batch_size", 0),
+        ("learning_rate", "cyclic"),
+        ("learning_rate_init", 0.0),
+        ("max_iter", 0),
+        ("momentum", 1.5),
+        ("validation_fraction", 1.0),
+        ("beta_1", 1.0),
+        ("epsilon", 0.0),
+        ("n_iter_no_change", 0),
+        ("dropout", 1.0),
+        ("dtype", "float16"),
+        ("shuffle", "yes"),
+        ("class_weight", "even"),
+        ("random_state", "seed"),
+    ],
+)
+def test_bad_parameters_are_named(param, value, rng):
+    X, y = rng.normal(size=(10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match=param):
+        MLPClassifier(**{"max_iter": 1, param: value}).fit(X, y)
+
+
+def test_bad_data_gets_clear_errors(rng):
+    import scipy.sparse
+
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    est = MLPClassifier((4,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(np.where(X > 1, np.nan, X), y)
+    with pytest.raises(ValueError, match="infinity"):
+        est.fit(np.where(X > 1, np.inf, X), y)
+    with pytest.raises(ValueError, match="1 class"):
+        est.fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        est.fit(X, rng.normal(size=20))
+    with pytest.raises(TypeError, match="dense data is required"):
+        est.fit(scipy.sparse.csr_matrix(X), y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        est.fit(X, y, sample_weight=np.ones(3))
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="3 features"):
+        est.predict(X[:, :2])
+    with pytest.raises(ValueError, match="2D array"):
+        est.predict(X[0])
+    with pytest.raises(ValueError, match="dropout needs solver"):
+        MLPClassifier(solver="lbfgs", dropout=0.5).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning, match=r"Maximum iterations \(2\)"):
+            MLPClassifier((4,), max_iter=2, tol=0).fit(X, y)
+    assert math.isfinite(est.loss_)
