@@ -26,6 +26,7 @@ LAYER = {
     "training": 1,
     "io": 2,
     "__init__": 3,
+    "distributed": 3,
 }
 THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors"}}
 
