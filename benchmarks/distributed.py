@@ -111,17 +111,13 @@ def _steps_worker(steps: int) -> None:
                 cr.fit(net, X, y, **kwargs)
             else:
                 distributed.fit(net, X, y, comm=comm, **kwargs)
-            step, compute, allreduce = np.median(np.array(clock.steps[1:]), axis=0)
+            t = np.array(clock.steps[1:]) * 1e3  # ms; the first step allocates the buffers
+            step, compute, allreduce = np.median(t, axis=0)
+            other = np.median(t[:, 0] - t[:, 1] - t[:, 2])
             rows.append(
-                {
-                    "network": name,
-                    "batch": B,
-                    "step_ms": 1e3 * step,
-                    "compute_ms": 1e3 * compute,
-                    "allreduce_ms": 1e3 * allreduce,
-                    "examples_per_s": B / step,
-                }
-            )
+                {"network": name, "batch": B, "step_ms": step, "compute_ms": compute,
+                 "allreduce_ms": allreduce, "other_ms": other}
+            )  # fmt: skip
     if world.rank == 0:
         print(json.dumps(rows))
 
@@ -181,15 +177,14 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def report(steps: dict[str, list[dict]], sweep: list[dict]) -> str:
     """The measurements and the model's tables, in markdown."""
     out = ["### Per step (median), this machine\n"]
-    anchor = {(r["network"], r["batch"]): r["examples_per_s"] for r in steps["1x2"]}
+    anchor = {(r["network"], r["batch"]): r["batch"] / r["step_ms"] for r in steps["1x2"]}
     labels = {"1x1": "1 process x 1 thread", "1x2": "1 process x 2 threads", "2x1": "2 ranks x 1 thread"}
     rows = []
     for config, label in labels.items():
         for r in steps[config]:
-            other = r["step_ms"] - r["compute_ms"] - r["allreduce_ms"]
-            ratio = r["examples_per_s"] / anchor[(r["network"], r["batch"])]
-            cells = [r["step_ms"], r["compute_ms"], r["allreduce_ms"], other]
-            cells = [f"{t:.1f}" for t in cells] + [f"{r['examples_per_s']:,.0f}", f"{ratio:.2f}"]
+            ratio = r["batch"] / r["step_ms"] / anchor[(r["network"], r["batch"])]
+            cells = [r["step_ms"], r["compute_ms"], r["allreduce_ms"], r["other_ms"]]
+            cells = [f"{t:.1f}" for t in cells] + [f"{1e3 * r['batch'] / r['step_ms']:,.0f}", f"{ratio:.2f}"]
             rows.append([r["network"], r["batch"], label, *cells])
     rows.sort(key=lambda row: (row[0] == "large", row[1]))
     header = ["network", "global batch", "run", "step ms", "compute ms", "allreduce ms", "other ms"]
@@ -249,6 +244,7 @@ def report(steps: dict[str, list[dict]], sweep: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement (default 6)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of all runs; medians (default 3)")
     parser.add_argument("--json", type=Path, help="also write the measurements to this JSON file")
     parser.add_argument("--worker", choices=["steps", "allreduce"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -258,18 +254,30 @@ def main() -> None:
         return _allreduce_worker()
 
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} cores", flush=True)
-    steps = {}
-    for ranks, threads in CONFIGS:
-        t0 = time.perf_counter()
-        steps[f"{ranks}x{threads}"] = _mpiexec(
-            ranks, threads, "--worker", "steps", "--steps", str(args.steps)
-        )
-        print(f"{ranks} x {threads}: {time.perf_counter() - t0:.0f} s", flush=True)
-    sweep = _mpiexec(2, 1, "--worker", "allreduce")
+    runs: dict[str, list[list[dict]]] = {f"{r}x{t}": [] for r, t in CONFIGS}
+    sweeps = []
+    for round in range(args.repeats):  # the configurations in turn, so that they share the load
+        for ranks, threads in CONFIGS:
+            t0 = time.perf_counter()
+            worker = ["--worker", "steps", "--steps", str(args.steps)]
+            runs[f"{ranks}x{threads}"].append(_mpiexec(ranks, threads, *worker))
+            print(f"round {round + 1}, {ranks} x {threads}: {time.perf_counter() - t0:.0f} s", flush=True)
+        sweeps.append(_mpiexec(2, 1, "--worker", "allreduce"))
     print(f"load average after: {os.getloadavg()}\n")
+    steps = {config: _median_of(rounds) for config, rounds in runs.items()}
+    sweep = _median_of(sweeps)
     print(report(steps, sweep))
     if args.json:
-        args.json.write_text(json.dumps({"steps": steps, "allreduce": sweep}, indent=1))
+        args.json.write_text(json.dumps({"steps": steps, "allreduce": sweep, "runs": runs}, indent=1))
+
+
+def _median_of(rounds: list[list[dict]]) -> list[dict]:
+    """Row by row, the median of each number over the rounds."""
+    return [
+        {k: float(np.median([r[i][k] for r in rounds])) if k not in ("network", "batch", "bytes") else v
+         for k, v in row.items()}
+        for i, row in enumerate(rounds[0])
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

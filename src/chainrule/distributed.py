@@ -184,88 +184,62 @@ def fit(
     Dropout masks come from a stream of each rank's own (they cannot match one process's).
     """
     comm = _mpi().COMM_WORLD if comm is None else comm
-    dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
     with _abort_on_error(comm):
-        try:
-            return _fit(
-                network, X, y, comm, epochs, batch_size, optimizer, lr, validation_data, shuffle,
-                early_stopping, callbacks, dropouts,
-            )  # fmt: skip
-        finally:
-            for layer in dropouts:
-                layer.rng = network.rng
-
-
-def _fit(
-    network: Network,
-    X: Any,
-    y: Any,
-    comm: Any,
-    epochs: int,
-    batch_size: int | None,
-    optimizer: str | Optimizer,
-    lr: float | Schedule | None,
-    validation_data: tuple[Any, Any] | None,
-    shuffle: bool,
-    early_stopping: int | EarlyStopping | None,
-    callbacks: Sequence[Callback],
-    dropouts: list[Dropout],
-) -> History:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-    opt = make_optimizer(optimizer, lr)
-    X, y = _check_shard(network, X, y, "X")
-    start, n_total = _offset_and_total(comm, len(X))
-    if n_total == 0:
-        raise ValueError("every rank's shard is empty: give the ranks the rows of the data set")
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, y_val) of this rank's validation rows")
-        val = _check_shard(network, *validation_data, "X_val")
-        if _offset_and_total(comm, len(val[0]))[1] == 0:
-            raise ValueError("validation_data is empty on every rank: give the ranks validation rows")
-
-    # the same start on every rank: rank 0's weights and generator (the batch permutation)
-    comm.Bcast(network.flat_params, root=0)
-    network.rng.bit_generator.state = _bcast_json(comm, network.rng.bit_generator.state)
-    if comm.size > 1 and dropouts:
-        own = np.random.Generator(network.rng.bit_generator.jumped(comm.rank + 1))
-        for layer in dropouts:
-            layer.rng = own
-
-    callbacks = list(callbacks)
-    if early_stopping is not None:
-        callbacks.append(
-            early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
-        )
-    parts = _Parts(X, y, start, n_total, batch_size, shuffle)
-    opt.bind(network)
-    history = History()
-    for cb in callbacks:
-        cb.on_train_begin(network, history)
-    logs: dict[str, float] = {}
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run ends in one clear error
-        for epoch in range(epochs):
-            opt.start_epoch(epoch)
-            logs = _train_epoch(network, opt, parts.epoch(network.rng), comm, callbacks)
-            if not math.isfinite(logs["loss"]):  # the reduced loss: every rank stops here alike
-                raise FloatingPointError(
-                    f"training diverged in epoch {epoch + 1}: the loss is {logs['loss']}; "
-                    "lower the learning rate or standardise the inputs"
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer or None (full batch), got {batch_size!r}"
+            )
+        opt = make_optimizer(optimizer, lr)
+        X, y = _check_shard(network, X, y, "X")
+        start, n_total = _offset_and_total(comm, len(X))
+        if n_total == 0:
+            raise ValueError("every rank's shard is empty: give the ranks the rows of the data set")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise ValueError(
+                    "validation_data must be a pair (X_val, y_val) of this rank's validation rows"
                 )
-            if val is not None:
-                logs.update({f"val_{k}": v for k, v in _evaluate(network, *val, comm).items()})
-            history.append(logs)
-            if any([cb.on_epoch_end(epoch, logs) for cb in callbacks]):
-                break
-    for cb in callbacks:
-        cb.on_train_end(logs)
-    return history
+            val = _check_shard(network, *validation_data, "X_val")
+            if _offset_and_total(comm, len(val[0]))[1] == 0:
+                raise ValueError("validation_data is empty on every rank: give the ranks validation rows")
+
+        # the same start on every rank: rank 0's weights and generator (the batch permutation)
+        comm.Bcast(network.flat_params, root=0)
+        network.rng.bit_generator.state = _bcast_json(comm, network.rng.bit_generator.state)
+        callbacks = list(callbacks)
+        if early_stopping is not None:
+            callbacks.append(
+                early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
+            )
+        parts = _Parts(X, y, start, n_total, batch_size, shuffle)
+        opt.bind(network)
+        history = History()
+        for cb in callbacks:
+            cb.on_train_begin(network, history)
+        logs: dict[str, float] = {}
+        # a diverging run ends in one clear error
+        with _own_dropout_masks(network, comm), np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(epochs):
+                opt.start_epoch(epoch)
+                logs = _train_epoch(network, opt, parts.epoch(network.rng), comm, callbacks)
+                if not math.isfinite(logs["loss"]):  # the reduced loss: every rank stops here alike
+                    raise FloatingPointError(
+                        f"training diverged in epoch {epoch + 1}: the loss is {logs['loss']}; "
+                        "lower the learning rate or standardise the inputs"
+                    )
+                if val is not None:
+                    logs.update({f"val_{k}": v for k, v in _evaluate(network, *val, comm).items()})
+                history.append(logs)
+                if any([cb.on_epoch_end(epoch, logs) for cb in callbacks]):
+                    break
+        for cb in callbacks:
+            cb.on_train_end(logs)
+        return history
 
 
 def _train_epoch(
@@ -336,6 +310,22 @@ def _bcast_json(comm: Any, value: Any) -> Any:
     buf = data.copy() if data is not None else np.empty(int(size[0]), dtype=np.uint8)
     comm.Bcast(buf, root=0)
     return json.loads(buf.tobytes())
+
+
+@contextlib.contextmanager
+def _own_dropout_masks(network: Network, comm: Any) -> Iterator[None]:
+    """With several ranks, each draws its dropout masks from a stream of its own, jumped ahead of
+    the network's generator (which must stay the same on every rank: it shuffles the rows)."""
+    dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
+    if comm.size > 1:
+        own = np.random.Generator(network.rng.bit_generator.jumped(comm.rank + 1))
+        for layer in dropouts:
+            layer.rng = own
+    try:
+        yield
+    finally:
+        for layer in dropouts:
+            layer.rng = network.rng
 
 
 @contextlib.contextmanager
