@@ -1,6 +1,6 @@
 """Data-parallel training on MPI: one model trained by N processes, each holding a shard of the rows.
 
-The loss is a sum over the examples, L(θ) = Σ_n C^n(θ), and so is its gradient (seed 004):
+The loss is a sum over the examples, L(θ) = Σ_n C^n(θ), and so is its gradient (seeds 001, 003):
 
     ∂L/∂w = Σ_n ∂C^n/∂w = Σ_r Σ_{n on rank r} ∂C^n/∂w
 
@@ -11,6 +11,7 @@ whole batch and applies the identical update θ ← θ − η ∇L, so the copie
 momentum and Adam all work unchanged, because every rank feeds them the same gradient.
 
     from mpi4py import MPI
+    import chainrule
     from chainrule import distributed
     comm = MPI.COMM_WORLD
     X = distributed.read_npy_shard("X.npy", comm.rank, comm.size)   # only this rank's rows
@@ -69,7 +70,7 @@ def shard_bounds(n_rows: int, rank: int, size: int) -> tuple[int, int]:
 
 def read_npy_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.ndarray:
     """This rank's rows (`shard_bounds`) of the array in a ``.npy`` file, memory-mapped: only the
-    pages of those rows are ever read from disk (``fit`` copies them into memory once)."""
+    pages of those rows are ever read from disk."""
     try:
         data = np.load(path, mmap_mode="r")  # allow_pickle stays False: object arrays are refused
     except FileNotFoundError:
