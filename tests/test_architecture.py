@@ -41,6 +41,7 @@ LAYER = {
         ],
         3,
     ),
+    "distributed": 3,
 }
 THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors", "onnx"}}
 

@@ -1,0 +1,347 @@
+"""Data-parallel training on MPI: one model trained by N processes, each holding a shard of the rows.
+
+The loss is a sum over the examples, L(θ) = Σ_n C^n(θ), and so is its gradient (seeds 001, 003):
+
+    ∂L/∂w = Σ_n ∂C^n/∂w = Σ_r Σ_{n on rank r} ∂C^n/∂w
+
+Every step, each process (rank r of N) takes the rows it holds of one global batch, drawn from
+one seeded permutation of all the rows (the same on every rank), runs the forward and backward
+passes on them, and one ``Allreduce`` adds the ranks' gradients: every rank then holds ∇L of the
+whole batch and applies the identical update θ ← θ − η ∇L, so the copies never drift apart. SGD,
+momentum and Adam all work unchanged, because every rank feeds them the same gradient.
+
+    from mpi4py import MPI
+    import chainrule
+    from chainrule import distributed
+    comm = MPI.COMM_WORLD
+    X = distributed.read_npy_shard("X.npy", comm.rank, comm.size)   # only this rank's rows
+    y = distributed.read_npy_shard("y.npy", comm.rank, comm.size)
+    net = chainrule.Network.from_sizes([784, 30, 10], seed=0)
+    distributed.fit(net, X, y, comm=comm, epochs=5, batch_size=1024, optimizer="adam")
+
+run as ``mpiexec -n 4 python -m mpi4py train.py``. See docs/distributed.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.base import Array
+from chainrule.layers import Dropout
+from chainrule.network import Network
+from chainrule.optimizers import Optimizer
+from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.schedules import Schedule
+from chainrule.training import Callback, EarlyStopping, History
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ImportError(
+            "distributed training needs mpi4py: pip install 'chainrule[mpi]' (or mpi4py built "
+            "against your cluster's MPI)"
+        ) from None
+    return MPI
+
+
+# --------------------------------------------------------------------------------- shards
+def shard_bounds(n_rows: int, rank: int, size: int) -> tuple[int, int]:
+    """Rows [start, stop) of rank ``rank`` of ``size``: contiguous blocks in rank order, the first
+    ``n_rows % size`` ranks holding one row more (as ``np.array_split``)."""
+    if size < 1 or not 0 <= rank < size:
+        raise ValueError(f"rank must be in 0..size-1 with size ≥ 1, got rank {rank} of size {size}")
+    if n_rows < 0:
+        raise ValueError(f"n_rows must be ≥ 0, got {n_rows}")
+    base, extra = divmod(n_rows, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+def read_npy_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.ndarray:
+    """This rank's rows (`shard_bounds`) of the array in a ``.npy`` file, memory-mapped: only the
+    pages of those rows are ever read from disk."""
+    try:
+        data = np.load(path, mmap_mode="r")  # allow_pickle stays False: object arrays are refused
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not a .npy array of numbers: {e}") from None
+    if not isinstance(data, np.ndarray) or data.ndim == 0:
+        raise ValueError(f"{path} must hold an array of rows (.npy, at least 1-D), not a .npz or a scalar")
+    start, stop = shard_bounds(len(data), rank, size)
+    return data[start:stop]
+
+
+# --------------------------------------------------------------------------------- one step
+def train_step(
+    network: Network, X: Array, y: Array, n_total: int, comm: Any, stats: Array | None = None
+) -> Array:
+    """One step of the global batch: forward and backward passes on this rank's ``len(y)`` rows of
+    it (X and y from `Network.check_X`/`check_y`; they may be empty), then ``Allreduce``.
+
+    Leaves ∇L of the whole batch of ``n_total`` rows in ``network.flat_grads`` on every rank and
+    returns ``stats`` = [Σ_n C^n, correctly classified rows, rows], summed over the ranks; L is
+    ``stats[0] * network.loss.scale(n_total)``. Each rank's gradient ∇L_r (the mean over its rows,
+    or their sum) is first scaled by scale(n_total) / scale(n_r), so that the sum over the ranks
+    is the mean over the global batch (or its sum) directly.
+    """
+    MPI = _mpi()
+    loss, grads, n = network.loss, network.flat_grads, len(y)
+    stats = np.zeros(3) if stats is None else stats
+    stats[:] = 0.0, 0.0, n
+    if n:
+        stats[0] = network.train_step(X, y) / loss.scale(n)  # Σ_n C^n over this rank's rows
+        if loss.classifier:
+            stats[1] = loss.correct(network.output.a, y)
+        factor = loss.scale(n_total) / loss.scale(n)  # n_r / n_total for the mean, 1 for the sum
+        if factor != 1.0:
+            grads *= factor
+    else:
+        grads.fill(0.0)  # an empty part of the batch adds nothing to Σ_n ∂C^n/∂w
+    comm.Allreduce(MPI.IN_PLACE, grads, op=MPI.SUM)
+    comm.Allreduce(MPI.IN_PLACE, stats, op=MPI.SUM)
+    return stats
+
+
+class _Parts:
+    """This rank's parts of the global batches of an epoch.
+
+    One permutation of all ``n_total`` rows, shuffled by the network's generator (the same on every
+    rank, and the same one `chainrule.fit` draws on one process); global batch k is positions
+    [kB, (k+1)B) of it, and this rank takes the rows of it that it holds, in the permutation's
+    order, gathered into buffers made once. Without shuffling, its part is a view of its rows.
+    """
+
+    def __init__(self, X: Array, y: Array, start: int, n_total: int, batch_size: int | None, shuffle: bool):
+        self.X, self.y, self.start = X, y, start
+        self.size = n_total if batch_size is None else min(batch_size, n_total)
+        self.edges = np.append(np.arange(0, n_total, self.size), n_total)  # batch k: edges[k:k+2]
+        self.gather = shuffle and self.size < n_total  # a full batch is the same sum in any order
+        if self.gather:
+            self.order = np.arange(n_total)
+            rows = min(self.size, len(X))
+            self.X_buf = np.empty((rows, *X.shape[1:]), dtype=X.dtype)
+            self.y_buf = np.empty((rows, *y.shape[1:]), dtype=y.dtype)
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[tuple[Array, Array, int]]:
+        """(X part, y part, rows of the global batch) for every global batch of the epoch."""
+        totals = np.diff(self.edges).tolist()
+        if not self.gather:
+            cuts = np.clip(self.edges - self.start, 0, len(self.X)).tolist()
+            for a, b, n in zip(cuts[:-1], cuts[1:], totals, strict=True):
+                yield self.X[a:b], self.y[a:b], n
+            return
+        rng.shuffle(self.order)
+        mine = (self.order >= self.start) & (self.order < self.start + len(self.X))
+        rows = self.order[mine] - self.start  # my rows, in the order the permutation visits them
+        cuts = np.concatenate(([0], np.cumsum(mine)))[self.edges].tolist()
+        for a, b, n in zip(cuts[:-1], cuts[1:], totals, strict=True):
+            k = b - a  # mode="clip": rows are in range, and numpy would copy twice to check them
+            yield (
+                np.take(self.X, rows[a:b], axis=0, out=self.X_buf[:k], mode="clip"),
+                np.take(self.y, rows[a:b], axis=0, out=self.y_buf[:k], mode="clip"),
+                n,
+            )
+
+
+# --------------------------------------------------------------------------------- the fit loop
+def fit(
+    network: Network,
+    X: Any,
+    y: Any,
+    *,
+    comm: Any = None,
+    epochs: int = 10,
+    batch_size: int | None = 32,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | Schedule | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    shuffle: bool = True,
+    early_stopping: int | EarlyStopping | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> History:
+    """Train ``network`` on the rows of all ranks of ``comm`` (default ``MPI.COMM_WORLD``) together.
+
+    Every rank calls it with its own shard (X, y), possibly empty; the data set is the shards in
+    rank order, and ``batch_size`` is the global batch. The arguments are those of
+    `chainrule.fit`, and with one process the result is the same, bit for bit. On every rank the
+    network starts from rank 0's weights and generator, steps identically, and gets the same
+    `History` (computed over all ranks' rows; ``validation_data`` is this rank's shard of the
+    validation rows); callbacks run on every rank (print or save from rank 0 only).
+
+    With more than one process, an error on any rank prints its message and aborts the whole job
+    (``MPI_Abort``): the other ranks would otherwise wait for it in the next Allreduce forever.
+    Dropout masks come from a stream of each rank's own (they cannot match one process's).
+    """
+    comm = _mpi().COMM_WORLD if comm is None else comm
+    with _abort_on_error(comm):
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer or None (full batch), got {batch_size!r}"
+            )
+        opt = make_optimizer(optimizer, lr)
+        X, y = _check_shard(network, X, y, "X")
+        start, n_total = _offset_and_total(comm, len(X))
+        if n_total == 0:
+            raise ValueError("every rank's shard is empty: give the ranks the rows of the data set")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise ValueError(
+                    "validation_data must be a pair (X_val, y_val) of this rank's validation rows"
+                )
+            val = _check_shard(network, *validation_data, "X_val")
+            if _offset_and_total(comm, len(val[0]))[1] == 0:
+                raise ValueError("validation_data is empty on every rank: give the ranks validation rows")
+
+        # the same start on every rank: rank 0's weights and generator (the batch permutation)
+        comm.Bcast(network.flat_params, root=0)
+        network.rng.bit_generator.state = _bcast_json(comm, network.rng.bit_generator.state)
+        callbacks = list(callbacks)
+        if early_stopping is not None:
+            callbacks.append(
+                early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
+            )
+        parts = _Parts(X, y, start, n_total, batch_size, shuffle)
+        opt.bind(network)
+        history = History()
+        for cb in callbacks:
+            cb.on_train_begin(network, history)
+        logs: dict[str, float] = {}
+        # a diverging run ends in one clear error
+        with _own_dropout_masks(network, comm), np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(epochs):
+                opt.start_epoch(epoch)
+                logs = _train_epoch(network, opt, parts.epoch(network.rng), comm, callbacks)
+                if not math.isfinite(logs["loss"]):  # the reduced loss: every rank stops here alike
+                    raise FloatingPointError(
+                        f"training diverged in epoch {epoch + 1}: the loss is {logs['loss']}; "
+                        "lower the learning rate or standardise the inputs"
+                    )
+                if val is not None:
+                    logs.update({f"val_{k}": v for k, v in _evaluate(network, *val, comm).items()})
+                history.append(logs)
+                if any([cb.on_epoch_end(epoch, logs) for cb in callbacks]):
+                    break
+        for cb in callbacks:
+            cb.on_train_end(logs)
+        return history
+
+
+def _train_epoch(
+    network: Network,
+    opt: Optimizer,
+    parts: Iterator[tuple[Array, Array, int]],
+    comm: Any,
+    callbacks: list[Callback],
+) -> dict[str, float]:
+    """One pass over all ranks' rows: per global batch, `train_step` and θ ← θ − η∇L."""
+    loss = network.loss
+    stats, epoch = np.zeros(3), np.zeros(3)  # [Σ_n C^n, correct, rows] of the batch, of the epoch
+    for batch, (Xb, yb, n_total) in enumerate(parts):
+        train_step(network, Xb, yb, n_total, comm, stats)
+        opt.step()
+        epoch += stats
+        for cb in callbacks:
+            cb.on_batch_end(batch, {"loss": epoch[0] * loss.scale(int(epoch[2])), "samples": int(epoch[2])})
+    return _logs(loss, epoch)
+
+
+def _evaluate(network: Network, X: Array, y: Array, comm: Any) -> dict[str, float]:
+    """The loss and accuracy over all ranks' validation rows."""
+    MPI = _mpi()
+    loss, n = network.loss, len(y)
+    stats = np.array([0.0, 0.0, n])
+    if n:
+        result = network._evaluate(X, y)
+        stats[0] = result["loss"] / loss.scale(n)
+        stats[1] = round(result["accuracy"] * n) if loss.classifier else 0
+    comm.Allreduce(MPI.IN_PLACE, stats, op=MPI.SUM)
+    return _logs(loss, stats)
+
+
+def _logs(loss: Any, stats: Array) -> dict[str, float]:
+    n = int(stats[2])
+    logs = {"loss": float(stats[0] * loss.scale(n))}
+    if loss.classifier:
+        logs["accuracy"] = float(stats[1] / n)
+    return logs
+
+
+# --------------------------------------------------------------------------------- helpers
+def _check_shard(network: Network, X: Any, y: Any, what: str) -> tuple[Array, Array]:
+    """X and y as `Network.check_X`/`check_y` give them, except that a shard may be empty."""
+    X = np.asarray(X)
+    if X.ndim == 2 and len(X) == 0:
+        if X.shape[1] != network.n_features:
+            raise ValueError(f"{what} has {X.shape[1]} features but the network expects {network.n_features}")
+        X = np.empty((0, network.n_features), dtype=network.dtype)
+    else:
+        X = network.check_X(X)
+    return X, network.check_y(y, len(X))
+
+
+def _offset_and_total(comm: Any, n: int) -> tuple[int, int]:
+    """The global index of this rank's first row, and the rows of all ranks (shards in rank order)."""
+    counts = np.zeros(comm.size, dtype=np.int64)
+    comm.Allgather(np.array([n], dtype=np.int64), counts)
+    return int(counts[: comm.rank].sum()), int(counts.sum())
+
+
+def _bcast_json(comm: Any, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank, sent as JSON text (never pickle)."""
+    data = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8) if comm.rank == 0 else None
+    size = np.array([0 if data is None else len(data)], dtype=np.int64)
+    comm.Bcast(size, root=0)
+    buf = data.copy() if data is not None else np.empty(int(size[0]), dtype=np.uint8)
+    comm.Bcast(buf, root=0)
+    return json.loads(buf.tobytes())
+
+
+@contextlib.contextmanager
+def _own_dropout_masks(network: Network, comm: Any) -> Iterator[None]:
+    """With several ranks, each draws its dropout masks from a stream of its own, jumped ahead of
+    the network's generator (which must stay the same on every rank: it shuffles the rows)."""
+    dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
+    if comm.size > 1:
+        own = np.random.Generator(network.rng.bit_generator.jumped(comm.rank + 1))
+        for layer in dropouts:
+            layer.rng = own
+    try:
+        yield
+    finally:
+        for layer in dropouts:
+            layer.rng = network.rng
+
+
+@contextlib.contextmanager
+def _abort_on_error(comm: Any) -> Iterator[None]:
+    """Raise an error as usual on one process; with several, print it and abort them all.
+
+    A rank that stops alone leaves the others waiting in their next collective forever: a hang,
+    not an error. ``python -m mpi4py`` gives the same guarantee to a whole script."""
+    try:
+        yield
+    except Exception as e:
+        if comm.size == 1:
+            raise
+        if not isinstance(e, ValueError | TypeError | OSError | FloatingPointError):
+            traceback.print_exc()  # a bug, not bad input: show where
+        print(f"chainrule: rank {comm.rank} of {comm.size}: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.stderr.flush()
+        comm.Abort(1)

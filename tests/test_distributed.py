@@ -1,0 +1,286 @@
+"""Data-parallel training on MPI: the allreduced gradient is the full-data gradient, k steps of
+distributed training are single-process training, ranks stay bit-identical, failures abort.
+
+The MPI tests launch this file under ``mpiexec -n 2`` (one BLAS thread per rank, with a timeout):
+its ``__main__`` part is the program every rank runs; it saves what it computed to .npz files that
+the tests compare with single-process training here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import distributed
+
+N = 37  # rows of the training problems: uneven batches (8) and uneven shards
+_bin = Path(sys.executable).parent / "mpiexec"
+MPIEXEC = str(_bin) if _bin.exists() else shutil.which("mpiexec")
+needs_mpi = pytest.mark.skipif(
+    MPIEXEC is None or find_spec("mpi4py") is None,
+    reason="needs mpi4py and mpiexec: pip install -e '.[mpi]'",
+)
+
+# (loss, output activation, outputs, reduction) for the gradient test
+GRADIENT_CASES = [
+    ("cross_entropy", "softmax", 3, "mean"),
+    ("binary_cross_entropy", "sigmoid", 2, "mean"),
+    ("squared_error", "identity", 2, "sum"),
+]
+# per split: (rows of rank 0, rows of rank 1) of N
+SPLITS = {"even": (19, 18), "uneven": (5, 32), "rank0_empty": (0, 37), "rank1_empty": (37, 0)}
+# per training run: fit's keyword arguments (and the split); dropout runs can only be compared across ranks
+RUNS = {
+    "sgd": ({"optimizer": "sgd", "lr": 0.2, "batch_size": 8, "epochs": 3}, "even"),
+    "momentum": ({"optimizer": "momentum", "lr": 0.05, "batch_size": 8, "epochs": 3}, "uneven"),
+    "adam": ({"optimizer": "adam", "lr": 0.01, "batch_size": 8, "epochs": 3}, "uneven"),
+    "adam_empty": ({"optimizer": "adam", "lr": 0.01, "batch_size": 16, "epochs": 3}, "rank1_empty"),
+    "full_batch": ({"optimizer": "sgd", "lr": 0.5, "batch_size": None, "epochs": 4}, "uneven"),
+    "in_order": ({"optimizer": "sgd", "lr": 0.2, "batch_size": 10, "epochs": 2, "shuffle": False}, "uneven"),
+}
+
+
+def _problem(loss: str = "cross_entropy", k: int = 3, n: int = N) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(n, 5))
+    if loss == "cross_entropy":
+        return X, rng.integers(0, k, n)
+    if loss == "binary_cross_entropy":
+        return X, rng.integers(0, 2, (n, k)).astype(float)
+    return X, rng.normal(size=(n, k))
+
+
+def _net(loss: str = "cross_entropy", output: str = "softmax", k: int = 3, **kwargs) -> cr.Network:
+    return cr.Network.from_sizes([5, 7, k], "tanh", output, loss, dtype="float64", seed=3, **kwargs)
+
+
+def _rows(split: str, rank: int) -> slice:
+    n0, _ = SPLITS[split]
+    return slice(0, n0) if rank == 0 else slice(n0, N)
+
+
+def _fit_kwargs(name: str) -> dict:
+    kwargs, _ = RUNS[name]
+    X, y = _problem()
+    return {**kwargs, "validation_data": (X[:20], y[:20])}
+
+
+# --------------------------------------------------------------------------------- the ranks' program
+def _worker(scenario: str, out: Path) -> None:
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank = comm.rank
+    saved: dict[str, np.ndarray] = {}
+    if scenario == "gradient":
+        for loss, output, k, reduction in GRADIENT_CASES:
+            X, y = _problem(loss, k)
+            for split in SPLITS:
+                net = _net(loss, output, k, reduction=reduction)
+                rows = _rows(split, rank)
+                ys = net.check_y(y[rows], rows.stop - rows.start)  # X[rows] is float64 already
+                net.flat_grads[:] = 1.0  # as if left over from a previous step
+                stats = distributed.train_step(net, X[rows], ys, N, comm)
+                saved[f"{loss}-{split}-loss"] = np.array(stats[0] * net.loss.scale(N))
+                saved[f"{loss}-{split}-count"] = stats[2:].copy()
+                saved[f"{loss}-{split}-grad"] = net.flat_grads.copy()
+    elif scenario == "train":
+        X, y = _problem()
+        for name, (_, split) in RUNS.items():
+            net, rows = _net(), _rows(split, rank)
+            if split == "even":  # the shard reader: each rank maps only its rows of the files
+                Xs = distributed.read_npy_shard(out / "X.npy", rank, comm.size)
+                ys = distributed.read_npy_shard(out / "y.npy", rank, comm.size)
+            else:
+                Xs, ys = X[rows], y[rows]
+            kwargs = _fit_kwargs(name)
+            Xv, yv = kwargs.pop("validation_data")
+            val = (Xv[rank::2], yv[rank::2])  # each rank holds half of the validation rows
+            history = distributed.fit(net, Xs, ys, comm=comm, validation_data=val, **kwargs)
+            saved[f"{name}-params"] = net.flat_params.copy()
+            for key, values in history.metrics.items():
+                saved[f"{name}-{key}"] = np.array(values)
+        # unseeded: every rank starts from other weights and another permutation, unless fit syncs them
+        net = cr.Network.from_sizes([5, 7, 3], "tanh", dtype="float64")
+        saved["start-params"] = net.flat_params.copy()
+        saved["start-rng"] = np.array(json.dumps(net.rng.bit_generator.state))
+        distributed.fit(net, X[_rows("uneven", rank)], y[_rows("uneven", rank)], comm=comm, epochs=2)
+        saved["unseeded-params"] = net.flat_params.copy()
+        # dropout: each rank draws its own masks, and the ranks still step identically
+        net = _net(dropout=0.3)
+        distributed.fit(net, X[_rows("uneven", rank)], y[_rows("uneven", rank)], comm=comm, epochs=2)
+        saved["dropout-params"] = net.flat_params.copy()
+        # one process (COMM_SELF) is ordinary training, bit for bit, dropout included
+        for name in ("adam", "full_batch"):
+            one, ref = _net(dropout=0.2), _net(dropout=0.2)
+            h_one = distributed.fit(one, X, y, comm=MPI.COMM_SELF, **_fit_kwargs(name))
+            h_ref = cr.fit(ref, X, y, **_fit_kwargs(name))
+            saved[f"self-{name}-params"] = one.flat_params - ref.flat_params
+            for key, values in h_ref.metrics.items():
+                saved[f"self-{name}-{key}"] = np.array(h_one[key]) - values
+    elif scenario == "callback_fails":  # an error on rank 1 alone, in the middle of training
+
+        class Fails(cr.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+                if rank == 1 and epoch == 1:
+                    raise RuntimeError("the disk of rank 1 is full")
+
+        X, y = _problem()
+        distributed.fit(_net(), X, y, comm=comm, epochs=50, callbacks=[Fails()])
+    elif scenario == "bad_shard":  # rank 1's shard has the wrong columns
+        X, y = _problem()
+        distributed.fit(_net(), X[:, : 5 - rank], y, comm=comm, epochs=50)
+    elif scenario == "script_fails":  # rank 1 fails before it joins: rank 0 waits in fit
+        X, y = _problem()
+        if rank == 1:
+            raise KeyError("rank 1 could not read its shard")
+        distributed.fit(_net(), X, y, comm=comm, epochs=50)
+    np.savez(out / f"rank{rank}.npz", **saved)
+
+
+def _mpiexec(scenario: str, out: Path, *, n: int = 2, mpi4py: bool = True, timeout: float = 60):
+    """Run this file on ``n`` ranks (one BLAS thread each); fail, never hang, after ``timeout`` s."""
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *(["-m", "mpi4py"] * mpi4py), __file__, scenario, out]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"mpiexec -n {n} ... {scenario} hung: killed after {timeout} s")
+    return proc.returncode, stdout + stderr, time.perf_counter() - t0
+
+
+def _results(out: Path, n: int = 2) -> list[dict[str, np.ndarray]]:
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(n)]
+
+
+# --------------------------------------------------------------------------------- shards (no MPI)
+@pytest.mark.parametrize("n_rows", [0, 1, 5, 37, 100])
+@pytest.mark.parametrize("size", [1, 2, 3, 8])
+def test_shard_bounds_cover_the_rows_in_order(n_rows, size):
+    bounds = [distributed.shard_bounds(n_rows, r, size) for r in range(size)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n_rows
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+    lengths = [stop - start for start, stop in bounds]
+    assert lengths == [len(part) for part in np.array_split(np.arange(n_rows), size)]
+
+
+def test_shard_bounds_reject_a_bad_rank():
+    with pytest.raises(ValueError, match=r"rank must be in 0\.\.size-1"):
+        distributed.shard_bounds(10, 2, 2)
+
+
+def test_read_npy_shard_maps_only_its_rows(tmp_path):
+    X = np.arange(70.0).reshape(10, 7)
+    np.save(tmp_path / "X.npy", X)
+    parts = [distributed.read_npy_shard(tmp_path / "X.npy", r, 3) for r in range(3)]
+    assert all(isinstance(p, np.memmap) for p in parts)
+    np.testing.assert_array_equal(np.concatenate(parts), X)
+    assert [len(p) for p in parts] == [4, 3, 3]
+
+
+def test_read_npy_shard_refuses_pickles_and_missing_files(tmp_path):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"not a \.npy array of numbers"):
+        distributed.read_npy_shard(tmp_path / "objects.npy", 0, 1)
+    with pytest.raises(FileNotFoundError, match=r"missing\.npy: no such file"):
+        distributed.read_npy_shard(tmp_path / "missing.npy", 0, 1)
+
+
+# --------------------------------------------------------------------------------- on 2 ranks
+@needs_mpi
+def test_allreduced_gradient_is_the_full_data_gradient(tmp_path):
+    rc, log, _ = _mpiexec("gradient", tmp_path)
+    assert rc == 0, log
+    ranks = _results(tmp_path)
+    for loss, output, k, reduction in GRADIENT_CASES:
+        X, y = _problem(loss, k)
+        ref = _net(loss, output, k, reduction=reduction)
+        value = ref.train_step(ref.check_X(X), ref.check_y(y, N))  # one process, all the rows
+        for split in SPLITS:
+            key = f"{loss}-{split}"
+            for r in ranks:
+                assert r[f"{key}-count"][0] == N
+                np.testing.assert_allclose(r[f"{key}-loss"], value, rtol=1e-10, err_msg=key)
+                np.testing.assert_allclose(r[f"{key}-grad"], ref.flat_grads, rtol=1e-10, atol=1e-14)
+            np.testing.assert_array_equal(ranks[0][f"{key}-grad"], ranks[1][f"{key}-grad"])
+
+
+@needs_mpi
+def test_k_steps_on_two_ranks_equal_one_process_and_ranks_stay_identical(tmp_path):
+    X, y = _problem()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    rc, log, _ = _mpiexec("train", tmp_path)
+    assert rc == 0, log
+    ranks = _results(tmp_path)
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        if not key.startswith("start-"):
+            np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)  # bit-identical
+    for name in RUNS:
+        ref = _net()
+        history = cr.fit(ref, X, y, **_fit_kwargs(name))  # the same global batches, on one process
+        start = _net().flat_params
+        assert np.abs(ref.flat_params - start).max() > 1e-3, name  # the runs really trained
+        np.testing.assert_allclose(ranks[0][f"{name}-params"], ref.flat_params, rtol=0, atol=1e-8)
+        for key, values in history.metrics.items():
+            np.testing.assert_allclose(ranks[0][f"{name}-{key}"], values, rtol=1e-10, err_msg=name)
+    assert not np.array_equal(ranks[0]["dropout-params"], _net(dropout=0.3).flat_params)
+    # unseeded networks: every rank trains from rank 0's weights and generator
+    assert not np.array_equal(ranks[0]["start-params"], ranks[1]["start-params"])
+    ref = cr.Network.from_sizes([5, 7, 3], "tanh", dtype="float64")
+    ref.flat_params[:] = ranks[0]["start-params"]
+    ref.rng.bit_generator.state = json.loads(str(ranks[0]["start-rng"]))
+    cr.fit(ref, X, y, epochs=2)
+    np.testing.assert_allclose(ranks[0]["unseeded-params"], ref.flat_params, rtol=0, atol=1e-8)
+    for key in ranks[0]:
+        if key.startswith("self-"):  # one process through distributed.fit is chainrule.fit
+            tolerance = 1e-15 if key.endswith("val_loss") else 0  # Σ C^n is rescaled there
+            assert np.abs(ranks[0][key]).max() <= tolerance, key
+
+
+@needs_mpi
+def test_an_error_on_one_rank_aborts_all_with_its_message(tmp_path):
+    rc, log, seconds = _mpiexec("callback_fails", tmp_path, mpi4py=False, timeout=30)
+    assert rc != 0
+    assert "chainrule: rank 1 of 2: RuntimeError: the disk of rank 1 is full" in log
+    assert "Traceback" in log  # not bad input: where it happened is shown
+    assert seconds < 30
+
+
+@needs_mpi
+def test_bad_input_on_one_rank_aborts_all_with_one_readable_line(tmp_path):
+    rc, log, _ = _mpiexec("bad_shard", tmp_path, mpi4py=False, timeout=30)
+    assert rc != 0
+    assert "chainrule: rank 1 of 2: ValueError: X has 4 features but the network expects 5" in log
+    assert "Traceback" not in log
+
+
+@needs_mpi
+def test_a_script_failing_on_one_rank_under_m_mpi4py_aborts_all(tmp_path):
+    rc, log, _ = _mpiexec("script_fails", tmp_path, timeout=30)
+    assert rc != 0
+    assert "KeyError: 'rank 1 could not read its shard'" in log
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1], Path(sys.argv[2]))
