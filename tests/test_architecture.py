@@ -24,10 +24,12 @@ LAYER = {
         0,
     ),
     "training": 1,
+    "checkpoint": 1,
+    "safefile": 1,
     "io": 2,
     "__init__": 3,
 }
-THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors"}}
+THIRD_PARTY = {0: {"numpy"}, 1: {"numpy", "safetensors"}, 2: {"numpy", "safetensors"}}
 
 
 def _imports(path: Path) -> set[str]:
