@@ -497,7 +497,7 @@ def _position(d: Any, n_batches: int) -> _Position:
 
 def _broken(network: Network, value: float) -> str:
     """Where a step broke: the first layer whose forward values, or (going backward) whose
-    gradients, hold NaN or inf."""
+    gradients, hold NaN or inf; else where the values too large to square are."""
     if not math.isfinite(value):
         for level in network.levels:
             for name, v in (("z", level.z), ("a", level.a)):
@@ -506,12 +506,21 @@ def _broken(network: Network, value: float) -> str:
                         f"the loss is {value}: the forward pass overflowed in layer {level.index} "
                         f"({name} holds NaN or inf)"
                     )
-        return f"the loss is {value}"
+        out = network.levels[-1]
+        return (
+            f"the loss is {value}: the outputs of layer {out.index} reach {np.abs(out.a).max():.3g}, "
+            f"too large for {network.dtype.name}"
+        )
     for level in reversed(network.levels):
         for name, g in (("W", level.dW), ("b", level.db)):
             if not np.isfinite(g).all():
                 return f"∂L/∂{name} of layer {level.index} holds NaN or inf (the backward pass broke there)"
-    return f"‖∇L‖² overflows (the largest gradient is {np.abs(network.flat_grads).max():.3g})"
+    largest, name, index = max(
+        (float(np.abs(g).max()), name, level.index)
+        for level in network.levels
+        for name, g in (("W", level.dW), ("b", level.db))
+    )
+    return f"‖∇L‖² overflows: the largest gradient, {largest:.3g}, is in ∂L/∂{name} of layer {index}"
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*(ms|s|m|min|h)")
