@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from chainrule.network import Network
 MAX_HEADER = 32 * 2**20  # bytes of JSON header: room for long class and feature name lists
 MAX_LAYERS = 10_000  # layers in a network description
 DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}  # disk, file size, quota
 
 
 class ModelFileError(ValueError):
@@ -48,8 +51,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or choose another path")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"directory {path.parent} does not exist: create it first")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:  # created as open() would create it (mode 0o666 less the umask), and only by us
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as e:
         raise type(e)(
             e.errno, f"cannot write in {path.parent} ({e.strerror}): choose a directory you can write to"
@@ -62,13 +66,13 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in _NO_ROOM:
             raise type(e)(
-                e.errno, f"could not write {path} ({e.strerror}); nothing was changed: free some space"
+                e.errno,
+                f"could not write {path} ({e.strerror}); nothing was changed: make room, or write elsewhere",
             ) from None
         raise
     _fsync_directory(path.parent)
@@ -141,10 +145,12 @@ class SafetensorsFile:
 
     def __init__(self, path: str | os.PathLike[str], dtypes: Collection[str] = tuple(DTYPES)) -> None:
         self.path = path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no file at {path}")
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory, not a file")
         if not path.is_file():
-            raise FileNotFoundError(f"no file at {path}")
+            raise ModelFileError(f"{path} is not a regular file")
         with open(path, "rb") as f:
             self.data = f.read(os.fstat(f.fileno()).st_size)  # never more than the file holds
         size = len(self.data)

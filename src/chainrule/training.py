@@ -257,9 +257,8 @@ def fit(
         settings = _fingerprint(X, y, val, batch_size, shuffle, opt, clip_norm, callbacks)
         run.checkpoint_to(Path(checkpoint), every, settings, resume, epochs)
     logs: dict[str, float] = {}
-    signals = _Signals() if checkpoint is not None else contextlib.nullcontext()
-    with np.errstate(over="ignore", invalid="ignore"), signals:  # a diverging run ends in one clear error
-        run.signals = signals if isinstance(signals, _Signals) else None
+    run.signals = _Signals() if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
+    with np.errstate(over="ignore", invalid="ignore"), run.signals or contextlib.nullcontext():
         for epoch in range(run.pos.epoch, epochs):
             if run.stopped:
                 break
@@ -412,7 +411,7 @@ class _Run:
             self.last = save_checkpoint(self.run_dir, self.network, self.state())
             self.saved = self._where()
             self._schedule()
-        if self.signals is not None and self.signals.received:
+        if self.signals is not None and self.signals.received and self.last is not None:
             pos, name = self.pos, signal.Signals(self.signals.received).name
             where = (
                 f"after epoch {pos.epoch}"
@@ -424,7 +423,7 @@ class _Run:
                 f"{self.last}. Continue it with fit(..., checkpoint={str(self.run_dir)!r}, "
                 "resume=True) and the same arguments",
                 self.signals.received,
-                self.last,  # type: ignore[arg-type]
+                self.last,
             )
 
     def state(self) -> dict[str, Any]:
