@@ -457,8 +457,15 @@ class _Run:
                 "arguments the run started with"
             )
         try:
-            self.pos = _position(state["position"], self.batches.count)
-            self.stopped = state["position"]["stopped"] is True
+            pos = _position(state.get("position"), self.batches.count)
+        except ValueError as e:
+            raise CheckpointError(f"{found.path} holds an invalid training state: {e}") from None
+        if epochs < pos.epoch:
+            raise ValueError(
+                f"the run in {self.run_dir} has done {pos.epoch} epochs: pass epochs ≥ {pos.epoch}"
+            )
+        self.pos, self.stopped = pos, state["position"].get("stopped") is True
+        try:
             network.flat_params[...] = found.network.flat_params
             network.rng.bit_generator.state = found.network.rng.bit_generator.state
             self.opt.load_state(state["optimizer"])
@@ -476,10 +483,6 @@ class _Run:
             raise CheckpointError(f"{found.path} holds an invalid training state: {e}") from None
         np.copyto(self.good, network.flat_params)
         self.last = found.path
-        if epochs < self.pos.epoch:
-            raise ValueError(
-                f"the run in {self.run_dir} has done {self.pos.epoch} epochs: pass epochs ≥ {self.pos.epoch}"
-            )
 
 
 def _position(d: Any, n_batches: int) -> _Position:
