@@ -33,14 +33,26 @@ WORKLOADS = {  # name: (sizes, rows, batch_size, epochs)
 }
 
 
-def _median_times(variants: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in variants}
+def _median_times(variants: dict[str, Callable[[], None]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each variant. CPU time is the steadier figure on a busy
+    machine; wall time includes waiting for the disk (fsync), which a checkpoint costs."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, run in variants.items():  # interleaved: drift hits every variant alike
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {
+        name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+        for name, t in times.items()
+    }
+
+
+def _report(title: str, medians: dict[str, tuple[float, float]]) -> None:
+    (anchor_wall, anchor_cpu) = next(iter(medians.values()))
+    for variant, (wall, cpu) in medians.items():
+        ratios = f"{wall:8.4f} {wall / anchor_wall:6.3f} {cpu:8.4f} {cpu / anchor_cpu:6.3f}"
+        print(f"{title:30} {variant:30} {ratios}")
 
 
 def _train(workload: tuple, X: np.ndarray, y: np.ndarray, guarded: bool = True, **kwargs: object) -> None:
@@ -58,7 +70,7 @@ def _train(workload: tuple, X: np.ndarray, y: np.ndarray, guarded: bool = True, 
 
 
 def fit_overhead(repeats: int) -> None:
-    print(f"{'workload':30} {'variant':26} {'median s':>9} {'ratio':>7}")
+    print(f"{'workload':30} {'variant':30} {'wall s':>8} {'ratio':>6} {'CPU s':>8} {'ratio':>6}")
     for name, workload in WORKLOADS.items():
         sizes, rows = workload[:2]
         rng = np.random.default_rng(0)
@@ -69,10 +81,7 @@ def fit_overhead(repeats: int) -> None:
             "clip_norm=1.0": partial(_train, workload, X, y, clip_norm=1.0),
             "checkpoint every epoch": partial(_train, workload, X, y, checkpoint="TMP"),
         }
-        medians = _median_times(variants, repeats)
-        anchor = medians["guard off (anchor)"]
-        for variant, seconds in medians.items():
-            print(f"{name:30} {variant:26} {seconds:9.4f} {seconds / anchor:7.3f}")
+        _report(name, _median_times(variants, repeats))
 
 
 def load_overhead(repeats: int) -> None:
@@ -90,10 +99,8 @@ def load_overhead(repeats: int) -> None:
             repeats,
         )
         size = path.stat().st_size / 2**20
-    anchor = medians["safetensors load_file (anchor)"]
     print(f"\nreading a {size:.1f} MiB model file ({net.n_parameters:,} parameters)")
-    for variant, seconds in medians.items():
-        print(f"{variant:32} {seconds:9.4f} s {seconds / anchor:7.2f}")
+    _report("model file", medians)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ optimiser state and the same history as the reference.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -291,6 +292,7 @@ def _steps(run_dir: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and SIGTERM as POSIX sends them")
 def test_killed_runs_resume_bit_identical(tmp_path):
     """``kill -9`` at a random moment mid-training, SIGKILL in the middle of a checkpoint write,
     and SIGTERM: each resumed run ends with the same bytes as the uninterrupted run."""
