@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -89,17 +90,21 @@ def _same(a: tuple, b: tuple) -> None:
 @pytest.mark.parametrize("name", CONFIGS)
 def test_crash_then_resume_is_bit_identical(tmp_path, name):
     """Crash after 1 step, mid-epoch, at an epoch's last batch and late; checkpoints after every
-    batch (a tiny time interval) or every epoch; resume with the same arguments."""
+    batch (a 1 µs interval) or every epoch; resume with the same arguments."""
     config = CONFIGS[name]
     reference = _run(config, callbacks=[Crash()])
-    steps = reference[1].epochs * -(-len(X) // (config["batch_size"] or len(X)))
+    per_epoch = -(-len(X) // (config["batch_size"] or len(X)))
+    steps = reference[1].epochs * per_epoch
     assert steps >= 4
-    for every in ("1ms", 1):
-        for at in sorted({1, steps // 2, -(-len(X) // (config["batch_size"] or len(X))), steps - 1}):
+    for every in (timedelta(microseconds=1), 1):  # after every batch; every epoch
+        for at in sorted({1, steps // 2, per_epoch, steps - 1}):
             run_dir = tmp_path / f"{every}-{at}"
             with pytest.raises(RuntimeError, match="simulated crash"):
                 _run(config, callbacks=[Crash(at)], checkpoint=run_dir, checkpoint_every=every)
-            assert checkpoints(run_dir), "the start of the run is always saved"
+            # the crash came in batch `at`: the newest checkpoint is after the batch before
+            # (with a 1 µs interval) or at the start of the epoch (every epoch)
+            newest = read_checkpoint(checkpoints(run_dir)[-1]).state["position"]["step"]
+            assert newest == ((at - 1) // per_epoch * per_epoch if every == 1 else at - 1)
             resumed = _run(
                 config, callbacks=[Crash()], checkpoint=run_dir, checkpoint_every=every, resume=True
             )
@@ -156,7 +161,7 @@ def test_a_damaged_newest_checkpoint_is_never_loaded(tmp_path):
     for damage in ("truncate", "flip"):
         run_dir = tmp_path / damage
         with pytest.raises(RuntimeError):
-            _run(config, callbacks=[Crash(12)], checkpoint=run_dir, checkpoint_every="1ms")
+            _run(config, callbacks=[Crash(12)], checkpoint=run_dir)
         older, newest = checkpoints(run_dir)
         data = bytearray(newest.read_bytes())
         if damage == "truncate":
@@ -167,9 +172,7 @@ def test_a_damaged_newest_checkpoint_is_never_loaded(tmp_path):
         stale = run_dir / f".{newest.name}.abc123.tmp"
         stale.write_bytes(data[:100])  # what a kill -9 during a save leaves
         with pytest.warns(RuntimeWarning, match=f"{newest.name}.*Resuming from {older.name}"):
-            resumed = _run(
-                config, callbacks=[Crash()], checkpoint=run_dir, checkpoint_every="1ms", resume=True
-            )
+            resumed = _run(config, callbacks=[Crash()], checkpoint=run_dir, resume=True)
         _same(resumed, reference)
         assert (run_dir / f"{newest.name}.damaged").read_bytes() == data  # kept, not loaded
         assert not stale.exists()
