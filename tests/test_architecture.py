@@ -25,6 +25,8 @@ LAYER = {
         0,
     ),
     "training": 1,
+    "checkpoint": 1,
+    "safefile": 1,
     "io": 2,
     "toys": 2,
     "onnx": 2,
@@ -43,7 +45,7 @@ LAYER = {
     ),
     "distributed": 3,
 }
-THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors", "onnx"}}
+THIRD_PARTY = {0: {"numpy"}, 1: {"numpy", "safetensors"}, 2: {"numpy", "safetensors", "onnx"}}
 
 
 def _imports(path: Path) -> set[str]:

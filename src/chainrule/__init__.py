@@ -10,6 +10,7 @@ The modules follow the lecture notes: `layers` (z = a_prev W + b, a = σ(z)), `l
 """
 
 from chainrule.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.checkpoint import CheckpointError, load_checkpoint
 from chainrule.explain import Explanation, explain
 from chainrule.gradcheck import GradcheckResult, gradcheck
 from chainrule.io import ModelFileError, load, save
@@ -18,7 +19,14 @@ from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredErro
 from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer
 from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay
-from chainrule.training import Callback, EarlyStopping, History, fit
+from chainrule.training import (
+    Callback,
+    DivergenceError,
+    EarlyStopping,
+    History,
+    TrainingInterrupted,
+    fit,
+)
 
 __version__ = "0.1.0"
 
@@ -27,10 +35,12 @@ __all__ = [
     "Adam",
     "BinaryCrossEntropy",
     "Callback",
+    "CheckpointError",
     "Constant",
     "CosineDecay",
     "CrossEntropy",
     "Dense",
+    "DivergenceError",
     "Dropout",
     "EarlyStopping",
     "Explanation",
@@ -51,9 +61,11 @@ __all__ = [
     "SquaredError",
     "StepDecay",
     "Tanh",
+    "TrainingInterrupted",
     "explain",
     "fit",
     "gradcheck",
     "load",
+    "load_checkpoint",
     "save",
 ]

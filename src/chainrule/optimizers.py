@@ -13,7 +13,7 @@ of (λ/2)‖W‖². No array is allocated per step: the scratch and state arrays
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class Optimizer:
     """Updates ``network.flat_params`` from ``network.flat_grads``; the lr may be a `Schedule`."""
 
     name = ""
+    state_names: ClassVar[tuple[str, ...]] = ()  # what the next steps depend on besides θ
 
     def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0) -> None:
         self.schedule = as_schedule(lr)
@@ -62,6 +63,26 @@ class Optimizer:
             g += self._grads  # ∇L + λ W
         self._update(self._params, g)
 
+    def state(self) -> dict[str, Any]:
+        """The arrays and counters of `state_names` (after `bind`): what a checkpoint keeps."""
+        if self._params is None:
+            raise RuntimeError("bind(network) before state()")
+        return {name: getattr(self, name) for name in self.state_names}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a `state` of an optimiser of this kind, bound to a network of this size."""
+        for name, current in self.state().items():
+            value = state.get(name)
+            if isinstance(current, np.ndarray):
+                same = isinstance(value, np.ndarray) and value.shape == current.shape
+                if not same or value.dtype != current.dtype:
+                    raise ValueError(f"optimizer state {name!r} must be {current.dtype} {current.shape}")
+                np.copyto(current, value)
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"optimizer state {name!r} must be a count ≥ 0, got {value!r}")
+            else:
+                setattr(self, name, value)
+
     def _init_state(self) -> None:
         pass
 
@@ -76,6 +97,7 @@ class SGD(Optimizer):
     """Gradient descent, optionally with (Nesterov) momentum μ."""
 
     name = "sgd"
+    state_names = ("velocity",)
 
     def __init__(
         self,
@@ -121,6 +143,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015), with bias-corrected moments."""
 
     name = "adam"
+    state_names = ("m", "v", "t")
 
     def __init__(
         self,
