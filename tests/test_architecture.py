@@ -27,9 +27,11 @@ LAYER = {
     "training": 1,
     "io": 2,
     "toys": 2,
+    "data": 2,
+    "cli": 3,
     "__init__": 3,
 }
-THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors"}}
+THIRD_PARTY = {0: {"numpy"}, 1: {"numpy"}, 2: {"numpy", "safetensors", "platformdirs", "sklearn"}}
 
 
 def _imports(path: Path) -> set[str]:

@@ -292,6 +292,7 @@ BAD = [
         "unknown optimizer 'rmsprop': use one of sgd, momentum, nesterov, adam",
     ),
     (["train", "--loss", "hinge"], "unknown loss 'hinge'"),
+    (["train", "--schedule", "step"], "unknown schedule 'step': use constant or cosine"),
     (["train", "--dtype", "float16"], "unknown dtype 'float16': use float32 or float64"),
     (["train", "--preset", "paper"], "unknown preset 'paper': use --preset lecture"),
     (["train", "--activation", "swish", "--data", "xor"], "unknown activation 'swish': use one of"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -58,7 +59,7 @@ PRESETS = {
     "lecture": {"activation": "sigmoid", "loss": "cross_entropy", "optimizer": "sgd", "batch_size": "full"},
 }
 DEFAULTS = {
-    "layers": "128",
+    "layers": "256",
     "activation": "relu",
     "optimizer": "adam",
     "batch_size": "32",
@@ -399,7 +400,7 @@ def train(
     noise: Annotated[float, typer.Option(help="toys: standard deviation of the jitter")] = 0.1,
     classes: Annotated[int, typer.Option(help="spiral, gaussians: number of classes")] = 2,
     layers: Annotated[
-        str | None, typer.Option(help="hidden-layer widths, e.g. 128,64 [default: 128]")
+        str | None, typer.Option(help="hidden-layer widths, e.g. 128,64 [default: 256]")
     ] = None,
     activation: Annotated[
         str | None, typer.Option(help="hidden activation, or one per layer: relu,tanh [default: relu]")
@@ -412,6 +413,9 @@ def train(
         float | None,
         typer.Option(help="learning rate η [default: 0.001 for adam, 0.01 for sgd]", show_default=False),
     ] = None,
+    schedule: Annotated[
+        str, typer.Option(help="learning rate: constant, or cosine (decays from --lr to 0 over the epochs)")
+    ] = "constant",
     batch_size: Annotated[
         str | None, typer.Option(help="rows per step; 0 or full: full batch [default: 32]")
     ] = None,
@@ -458,6 +462,8 @@ def train(
         raise CLIError(f"unknown optimizer {settings['optimizer']!r}: use one of {', '.join(OPTIMIZERS)}")
     if settings.get("loss") is not None and settings["loss"] not in LOSSES:
         raise CLIError(f"unknown loss {settings['loss']!r}: use one of {', '.join(LOSSES)}")
+    if schedule not in ("constant", "cosine"):
+        raise CLIError(f"unknown schedule {schedule!r}: use constant or cosine")
     if dtype not in ("float32", "float64"):
         raise CLIError(f"unknown dtype {dtype!r}: use float32 or float64")
     _positive(settings.get("lr"), "--lr", "0.001")
@@ -512,6 +518,10 @@ def train(
     }
     validation = (X_val, ds.y_val) if len(ds.y_val) else None
     opt = make_optimizer(settings["optimizer"], settings.get("lr"), weight_decay=weight_decay)
+    base_lr = opt.lr  # the optimiser's default when --lr is not given
+    if schedule == "cosine":
+        decay = cr.CosineDecay(base_lr, settings["epochs"])
+        opt = make_optimizer(settings["optimizer"], decay, weight_decay=weight_decay)
     console.print(
         f"training {'-'.join(map(str, [ds.n_features, *sizes, network.n_outputs]))} network "
         f"({network.n_parameters:,} parameters) on {data}: {len(X_train)} training, {len(X_val)} validation, "
@@ -549,7 +559,8 @@ def train(
         "activation": settings["activation"],
         "loss": network.loss.name,
         "optimizer": settings["optimizer"],
-        "lr": opt.lr,
+        "lr": base_lr,
+        "schedule": schedule,
         "batch_size": batch or "full",
         "weight_decay": weight_decay,
         "dropout": dropout,
@@ -802,8 +813,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         _error(f"{e.format_message()} (see: {where} --help)", 2)  # type: ignore[attr-defined]
     except _USER_ERRORS as e:
         _error(str(e), 1)
+    except BrokenPipeError:  # the reader went away (chainrule ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except OSError as e:  # a file that cannot be read or written
-        _error(f"{e.strerror or e}: {e.filename or ''}: check the path and its permissions", 1)
+        where = f" {e.filename}" if e.filename else ""
+        _error(f"{e.strerror or e}:{where}: check the path and its permissions", 1)
     except KeyboardInterrupt:
         _error("interrupted", 130)
     sys.exit(status if isinstance(status, int) else 0)
