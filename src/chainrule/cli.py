@@ -8,6 +8,7 @@ status, never a traceback.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -56,16 +57,16 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 PRESETS = {
     # the network of the lecture notes: sigmoid hidden layers, softmax + cross entropy, and plain
     # gradient descent θ ← θ − η ∇L(θ) on all the training examples at once
-    "lecture": {"activation": "sigmoid", "loss": "cross_entropy", "optimizer": "sgd", "batch_size": "full"},
+    "lecture": {
+        "activation": "sigmoid",
+        "loss": "cross_entropy",
+        "optimizer": "sgd",
+        "batch_size": "full",
+        "lr": 2.0,
+        "epochs": 300,
+    },
 }
-DEFAULTS = {
-    "layers": "256",
-    "activation": "relu",
-    "optimizer": "adam",
-    "batch_size": "32",
-    "epochs": 30,
-}
-PRESET_DEFAULTS = {"lecture": {"lr": 2.0, "epochs": 300}}
+DEFAULTS = {"layers": "256", "activation": "relu", "optimizer": "adam", "batch_size": "32", "epochs": 30}
 
 ModelArg = Annotated[Path, typer.Argument(help="a model file written by chainrule train", show_default=False)]
 DataOpt = Annotated[str | None, typer.Option(help=f"data set: {DATA_HELP}", show_default=False)]
@@ -166,11 +167,10 @@ def _probabilities(network: cr.Network, X: np.ndarray) -> np.ndarray:
     return np.column_stack([1 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p
 
 
-def _build(
-    ds: datasets.Dataset, sizes: list[int], activation: str, loss: str | None, **kwargs: Any
-) -> cr.Network:
+def _build(ds: datasets.Dataset, settings: dict[str, Any], **kwargs: Any) -> cr.Network:
     """The network for ``ds``: softmax + cross entropy for classes (or one sigmoid output with
     binary cross entropy for two), a linear output with squared error for regression."""
+    loss = settings["loss"]
     if ds.classes is None:
         loss = loss or "squared_error"
         if loss != "squared_error":
@@ -190,40 +190,65 @@ def _build(
                 f"binary_cross_entropy needs two classes, {ds.name} has {len(ds.classes)}: "
                 "use --loss cross_entropy"
             )
-        n_out = 1 if loss == "binary_cross_entropy" else len(ds.classes)
-        if n_out < 2 and loss == "cross_entropy":
+        if len(ds.classes) < 2:
             raise CLIError(f"{ds.name} has a single class: a classifier needs at least two")
-    acts: str | list[str] = activation.split(",") if "," in activation else activation
-    return cr.Network.from_sizes([ds.n_features, *sizes, n_out], acts, loss=loss, **kwargs)
+        n_out = 1 if loss == "binary_cross_entropy" else len(ds.classes)
+    activation = settings["activation"]
+    acts = activation.split(",") if "," in activation else activation
+    return cr.Network.from_sizes([ds.n_features, *settings["hidden"], n_out], acts, loss=loss, **kwargs)
+
+
+def _model_features(
+    network: cr.Network, header: list[str], cells: np.ndarray, path: Path, target: str | None
+) -> np.ndarray:
+    """The model's input columns of a CSV table, as numbers: found by name when the model
+    records its feature names (any order, other columns ignored), else every column but the
+    target, which must then be as many as the model's inputs."""
+    wanted = network.metadata.get("feature_names")
+    if isinstance(wanted, list) and set(wanted) <= set(header):
+        names = list(wanted)
+    else:
+        names = [name for name in header if name != target]
+        if len(names) != network.n_features:
+            lacks = f" (it lacks {', '.join(sorted(set(wanted) - set(header))[:5])})" if wanted else ""
+            raise CLIError(
+                f"{path} has {len(names)} feature columns but the model expects {network.n_features}"
+                f"{lacks}: give the same columns as in training"
+            )
+    return datasets.numeric(cells[:, [header.index(n) for n in names]], names, path)
 
 
 def _evaluation_rows(
     network: cr.Network, data: str | None, data_dir: Path | None, target: str | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Standardised features and targets (class indices or values) to evaluate ``network`` on:
-    the test rows of the data it was trained on (or of the data set ``data``), or every row
-    of a CSV file given as ``data``."""
+    every row of a CSV file given as ``data``, or else the test rows of the data set ``data``
+    (by default the one it was trained on, split as in training)."""
     meta = network.metadata
     trained_on = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    classes = _classes(network)
+    target = target or meta.get("target")
+    if data is not None and datasets.is_csv(data):
+        path = Path(data)
+        header, cells = datasets.read_csv(path)
+        target = target or header[-1]
+        if target not in header:
+            raise CLIError(f"{path} has no column {target!r} (columns: {', '.join(header)}): pass --target")
+        X = _model_features(network, header, cells, path, target)
+        raw = np.char.strip(cells[:, header.index(target)])
+        y = (
+            datasets.encode_labels(raw, "regression")[0]
+            if classes is None
+            else datasets.labels_to_indices(raw, classes)
+        )
+        return datasets.standardize(X, meta), y, f"all {len(y)} rows of {path} (target {target})"
     name = data or trained_on.get("name")
     if name is None:
         raise CLIError("the model does not record its training data: pass --data")
-    classes = _classes(network)
+    same = {"samples", "noise", "classes", "seed", "test_fraction"}
+    settings = {k: v for k, v in trained_on.items() if k in same} if name == trained_on.get("name") else {}
     task = "regression" if classes is None else "classification"
-    if data is not None and datasets.is_csv(data):
-        X, raw, names, column = datasets.load_csv(data, target or meta.get("target"))
-        X = _select_features(network, X, names, Path(data))
-        if classes is None:
-            y = datasets.encode_labels(raw, "regression")[0]
-        else:
-            y = datasets.labels_to_indices(raw, classes)
-        return datasets.standardize(X, meta), y, f"all {len(X)} rows of {data} (target {column})"
-    settings = {
-        k: trained_on[k] for k in ("samples", "noise", "classes", "seed", "test_fraction") if k in trained_on
-    }
-    if name != trained_on.get("name"):
-        settings = {}
-    ds = datasets.load(name, data_dir=data_dir, target=target or meta.get("target"), task=task, **settings)
+    ds = datasets.load(name, data_dir=data_dir, target=target, task=task, **settings)
     if ds.n_features != network.n_features:
         raise CLIError(
             f"{name} has {ds.n_features} features but the model expects {network.n_features}: "
@@ -233,24 +258,6 @@ def _evaluation_rows(
     if classes is not None and ds.classes != classes:
         y = datasets.labels_to_indices(np.asarray(ds.classes, dtype=object)[ds.y_test], classes)
     return datasets.standardize(ds.X_test, meta), y, f"the {len(y)} test rows of {name}"
-
-
-def _select_features(network: cr.Network, X: np.ndarray, names: Sequence[str], path: Path) -> np.ndarray:
-    """The model's input columns of X, by name when the model records them."""
-    wanted = network.metadata.get("feature_names")
-    if isinstance(wanted, list) and set(wanted) <= set(names):
-        return X[:, [list(names).index(n) for n in wanted]]
-    if X.shape[1] != network.n_features:
-        missing = (
-            f" (it lacks {', '.join(sorted(set(wanted) - set(names))[:5])})"
-            if isinstance(wanted, list)
-            else ""
-        )
-        raise CLIError(
-            f"{path} has {X.shape[1]} feature columns but the model expects {network.n_features}{missing}: "
-            "give the same columns as in training"
-        )
-    return X
 
 
 def _confusion(y: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
@@ -321,9 +328,8 @@ class _Progress(cr.Callback):
         self.bar.console.print(
             f"epoch {epoch + 1}/{self.epochs}  {figures}  ({seconds:.2f} s)", soft_wrap=True, markup=False
         )
-        self.bar.reset(
-            self.task, total=self.n_batches, epoch=min(epoch + 2, self.epochs), loss=float("nan"), rate=0.0
-        )
+        if epoch + 1 < self.epochs:
+            self.bar.reset(self.task, total=self.n_batches, epoch=epoch + 2, loss=float("nan"), rate=0.0)
         self.start = time.perf_counter()
 
 
@@ -447,36 +453,18 @@ def train(
     ] = False,
 ) -> None:
     """Train a network and write model.safetensors, history.json, metrics.json and plots into --out."""
-    if preset is not None and preset not in PRESETS:
-        raise CLIError(f"unknown preset {preset!r}: use --preset lecture")
-    given = {
-        "layers": layers,
-        "activation": activation,
-        "loss": loss,
-        "optimizer": optimizer,
-        "batch_size": batch_size,
-    }
-    settings = {**DEFAULTS, **PRESET_DEFAULTS.get(preset or "", {}), **PRESETS.get(preset or "", {})}
-    settings.update({k: v for k, v in {**given, "lr": lr, "epochs": epochs}.items() if v is not None})
-    if settings["optimizer"] not in OPTIMIZERS:
-        raise CLIError(f"unknown optimizer {settings['optimizer']!r}: use one of {', '.join(OPTIMIZERS)}")
-    if settings.get("loss") is not None and settings["loss"] not in LOSSES:
-        raise CLIError(f"unknown loss {settings['loss']!r}: use one of {', '.join(LOSSES)}")
+    given = {"layers": layers, "activation": activation, "loss": loss, "optimizer": optimizer}
+    settings = _settings(preset, {**given, "batch_size": batch_size, "lr": lr, "epochs": epochs})
     if schedule not in ("constant", "cosine"):
         raise CLIError(f"unknown schedule {schedule!r}: use constant or cosine")
     if dtype not in ("float32", "float64"):
         raise CLIError(f"unknown dtype {dtype!r}: use float32 or float64")
-    _positive(settings.get("lr"), "--lr", "0.001")
-    if settings["epochs"] < 1:
-        raise CLIError(f"--epochs must be at least 1, got {settings['epochs']}: e.g. --epochs 20")
     if not 0 <= dropout < 1:
         raise CLIError(f"--dropout must lie in [0, 1), got {dropout}: e.g. --dropout 0.2")
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
         raise CLIError(f"--weight-decay must be a number ≥ 0, got {weight_decay}: e.g. --weight-decay 0.0001")
     if early_stopping < 0:
         raise CLIError(f"--early-stopping must be a patience ≥ 0 (0: off), got {early_stopping}")
-    sizes = _parse_layers(settings["layers"])
-    batch = _parse_batch_size(settings["batch_size"])
     run = _run_dir(out, force)
 
     downloads = _DownloadBar()
@@ -496,18 +484,21 @@ def train(
         )
     finally:
         downloads.close()
-    standardizer = ds.standardizer()
-    X_train, X_val, X_test = (standardizer(X) for X in (ds.X_train, ds.X_val, ds.X_test))
+    standardizer = ds.standardizer()  # fitted on the training rows only
+    splits = {
+        "train": (standardizer(ds.X_train), ds.y_train),
+        "val": (standardizer(ds.X_val), ds.y_val),
+        "test": (standardizer(ds.X_test), ds.y_test),
+    }
     try:
-        network = _build(
-            ds, sizes, settings["activation"], settings.get("loss"), dropout=dropout, dtype=dtype, seed=seed
-        )
+        network = _build(ds, settings, dropout=dropout, dtype=dtype, seed=seed)
     except ValueError as e:
         raise CLIError(str(e)) from None
+    sizes = [network.n_features, *settings["hidden"], network.n_outputs]
     network.metadata = {
         **ds.metadata(),
         "standardize": standardizer.to_metadata(),
-        "data": {
+        "data": {  # what evaluate and explain need to split the same data again
             "name": str(Path(data).resolve()) if datasets.is_csv(data) else data,
             "samples": samples,
             "noise": noise,
@@ -516,31 +507,30 @@ def train(
             "test_fraction": test_fraction,
         },
     }
-    validation = (X_val, ds.y_val) if len(ds.y_val) else None
-    opt = make_optimizer(settings["optimizer"], settings.get("lr"), weight_decay=weight_decay)
-    base_lr = opt.lr  # the optimiser's default when --lr is not given
+    opt = make_optimizer(settings["optimizer"], settings["lr"], weight_decay=weight_decay)
+    base_lr = opt.lr  # the optimiser's own default when --lr is not given
     if schedule == "cosine":
         decay = cr.CosineDecay(base_lr, settings["epochs"])
         opt = make_optimizer(settings["optimizer"], decay, weight_decay=weight_decay)
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = splits.values()
     console.print(
-        f"training {'-'.join(map(str, [ds.n_features, *sizes, network.n_outputs]))} network "
-        f"({network.n_parameters:,} parameters) on {data}: {len(X_train)} training, {len(X_val)} validation, "
-        f"{len(X_test)} test rows; {opt!r}, batch {batch or 'full'}",
+        f"training {'-'.join(map(str, sizes))} network ({network.n_parameters:,} parameters) "
+        f"on {data}: {len(y_train)} training, {len(y_val)} validation, {len(y_test)} test rows; "
+        f"{opt!r}, batch {settings['batch'] or 'full'}",
         soft_wrap=True,
         markup=False,
     )
-    n_batches = 1 if batch is None else math.ceil(len(X_train) / batch)
-    progress = _Progress(settings["epochs"], n_batches)
+    progress = _Progress(settings["epochs"], math.ceil(len(y_train) / (settings["batch"] or len(y_train))))
     start = time.perf_counter()
     try:
         history = cr.fit(
             network,
             X_train,
-            ds.y_train,
+            y_train,
             epochs=settings["epochs"],
-            batch_size=batch,
+            batch_size=settings["batch"],
             optimizer=opt,
-            validation_data=validation,
+            validation_data=(X_val, y_val) if len(y_val) else None,
             early_stopping=early_stopping or None,
             callbacks=[progress],
         )
@@ -555,50 +545,85 @@ def train(
         "stopped_early": history.stopped_early,
         "train_seconds": seconds,
         "parameters": network.n_parameters,
-        "layers": [ds.n_features, *sizes, network.n_outputs],
+        "layers": sizes,
         "activation": settings["activation"],
         "loss": network.loss.name,
         "optimizer": settings["optimizer"],
         "lr": base_lr,
         "schedule": schedule,
-        "batch_size": batch or "full",
+        "batch_size": settings["batch"] or "full",
         "weight_decay": weight_decay,
         "dropout": dropout,
         "seed": seed,
         "dtype": dtype,
     }
-    splits = {"train": (X_train, ds.y_train), "val": (X_val, ds.y_val), "test": (X_test, ds.y_test)}
     for split, (X, y) in splits.items():
         if len(y):
             metrics.update({f"{split}_{k}": v for k, v in network.evaluate(X, y).items()})
             if ds.classes is None:
                 metrics.update({f"{split}_{k}": v for k, v in _regression_figures(network, X, y).items()})
+    _write_run(run, network, history, metrics, ds.classes, X_test, y_test, force)
+    console.print(_summary(metrics, ds.classes is not None))
+    files = "model.safetensors, history.json, metrics.json, curves.png"
+    console.print(
+        f"wrote {run}/: {files}" + (", confusion.png" if ds.classes is not None else ""),
+        soft_wrap=True,
+        markup=False,
+    )
 
+
+def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The options of the network and its training: those given, else the preset's, else the
+    defaults; checked, with ``hidden`` (the hidden-layer widths) and ``batch`` parsed."""
+    if preset is not None and preset not in PRESETS:
+        raise CLIError(f"unknown preset {preset!r}: use --preset lecture")
+    settings = {"loss": None, "lr": None, **DEFAULTS, **PRESETS.get(preset or "", {})}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    if settings["optimizer"] not in OPTIMIZERS:
+        raise CLIError(f"unknown optimizer {settings['optimizer']!r}: use one of {', '.join(OPTIMIZERS)}")
+    if settings["loss"] is not None and settings["loss"] not in LOSSES:
+        raise CLIError(f"unknown loss {settings['loss']!r}: use one of {', '.join(LOSSES)}")
+    _positive(settings["lr"], "--lr", "0.001")
+    if settings["epochs"] < 1:
+        raise CLIError(f"--epochs must be at least 1, got {settings['epochs']}: e.g. --epochs 20")
+    settings["hidden"] = _parse_layers(settings["layers"])
+    settings["batch"] = _parse_batch_size(settings["batch_size"])
+    return settings
+
+
+def _write_run(
+    run: Path,
+    network: cr.Network,
+    history: cr.History,
+    metrics: dict[str, Any],
+    classes: list[Any] | None,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    force: bool,
+) -> None:
+    """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png."""
     run.mkdir(parents=True, exist_ok=True)
     cr.save(network, run / "model.safetensors", overwrite=force)
     (run / "history.json").write_text(json.dumps(history.to_dict(), indent=1) + "\n")
     (run / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     _plot_curves(history, run / "curves.png")
-    if ds.classes is not None:
-        cm = _confusion(ds.y_test, network.predict(X_test), len(ds.classes))
-        _plot_confusion(cm, ds.classes, run / "confusion.png")
+    if classes is not None:
+        _plot_confusion(
+            _confusion(y_test, network.predict(X_test), len(classes)), classes, run / "confusion.png"
+        )
 
+
+def _summary(metrics: dict[str, Any], classifier: bool) -> Table:
     table = Table("summary", "value")
-    for figure in ("accuracy", "loss") if ds.classes is not None else ("loss", "rmse", "r2"):
-        for split in splits:
+    for figure in ("accuracy", "loss") if classifier else ("loss", "rmse", "r2"):
+        for split in ("train", "val", "test"):
             if f"{split}_{figure}" in metrics:
                 table.add_row(f"{split} {figure}", f"{metrics[f'{split}_{figure}']:.4f}")
     best = f" (best: {metrics['best_epoch']})" if metrics["best_epoch"] else ""
-    table.add_row("epochs", f"{history.epochs}{best}")
-    table.add_row("wall time", f"{seconds:.2f} s")
-    table.add_row("parameters", f"{network.n_parameters:,}")
-    console.print(table)
-    console.print(
-        f"wrote {run}/: model.safetensors, history.json, metrics.json, curves.png"
-        + (", confusion.png" if ds.classes is not None else ""),
-        soft_wrap=True,
-        markup=False,
-    )
+    table.add_row("epochs", f"{metrics['epochs']}{best}")
+    table.add_row("wall time", f"{metrics['train_seconds']:.2f} s")
+    table.add_row("parameters", f"{metrics['parameters']:,}")
+    return table
 
 
 # ---------------------------------------------------------------------------------- evaluate
@@ -644,38 +669,7 @@ def predict(
     network = _load_model(model)
     if output is not None and output.exists() and not force:
         raise CLIError(f"{output} exists: pass --force to overwrite it, or choose another --output")
-    if not input.is_file():
-        raise CLIError(f"no such file: {input}: check the path")
-    if input.suffix.lower() == ".npy":
-        try:
-            X = np.load(input, allow_pickle=False)
-        except ValueError as e:
-            raise CLIError(f"{input} is not a numeric .npy array ({e}): save it with numpy.save") from None
-        if X.ndim == 1:
-            X = X.reshape(1, -1)
-        if X.ndim != 2 or X.dtype.kind not in "biuf":
-            raise CLIError(f"{input} holds a {X.dtype} array of shape {X.shape}: give a 2-D array of numbers")
-        if X.shape[1] != network.n_features:
-            raise CLIError(
-                f"{input} has {X.shape[1]} features per row but the model expects {network.n_features}: "
-                "give the same columns as in training"
-            )
-        if not np.isfinite(X).all():
-            raise CLIError(f"{input} contains NaN or inf: remove or impute those values")
-    elif input.suffix.lower() == ".csv":
-        header, cells = datasets.read_csv(input)
-        target = network.metadata.get("target")
-        keep = [c for c, name in enumerate(header) if name != target]
-        names = [header[c] for c in keep]
-        wanted = network.metadata.get("feature_names")
-        if isinstance(wanted, list) and set(wanted) <= set(names):
-            keep = [header.index(n) for n in wanted]
-            names = list(wanted)
-        X = _select_features(network, datasets.numeric(cells[:, keep], names, input), names, input)
-    else:
-        raise CLIError(
-            f"{input} is neither .csv nor .npy: give rows as a CSV file with a header row or a .npy array"
-        )
+    X = _read_rows(network, input)
     X = datasets.standardize(X, network.metadata)
     classes = _classes(network)
     if classes is None:
@@ -689,18 +683,38 @@ def predict(
             [str(classes[k]), *(f"{v:.6f}" for v in row)]
             for k, row in zip(np.argmax(p, axis=1), p, strict=True)
         ]
-    import csv
-
     if output is None:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header_out)
-        writer.writerows(rows)
+        csv.writer(sys.stdout, lineterminator="\n").writerows([header_out, *rows])
         return
     with open(output, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header_out)
-        writer.writerows(rows)
+        csv.writer(f, lineterminator="\n").writerows([header_out, *rows])
     console.print(f"wrote {len(rows)} predictions to {output}", markup=False)
+
+
+def _read_rows(network: cr.Network, path: Path) -> np.ndarray:
+    """The raw features of new rows: a .npy array, or the model's columns of a CSV file."""
+    if not path.is_file():
+        raise CLIError(f"no such file: {path}: check the path")
+    if path.suffix.lower() == ".csv":
+        header, cells = datasets.read_csv(path)
+        return _model_features(network, header, cells, path, network.metadata.get("target"))
+    if path.suffix.lower() != ".npy":
+        raise CLIError(f"{path} is neither .csv nor .npy: give a CSV file with a header row or a .npy array")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise CLIError(f"{path} is not a numeric .npy array ({e}): save one with numpy.save") from None
+    X = X.reshape(1, -1) if X.ndim == 1 else X
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise CLIError(f"{path} holds a {X.dtype} array of shape {X.shape}: give a 2-D array of numbers")
+    if X.shape[1] != network.n_features:
+        raise CLIError(
+            f"{path} has {X.shape[1]} features per row but the model expects {network.n_features}: "
+            "give the same columns as in training"
+        )
+    if not np.isfinite(X).all():
+        raise CLIError(f"{path} contains NaN or inf: remove or impute those values")
+    return X
 
 
 # --------------------------------------------------------------------------------- gradcheck
