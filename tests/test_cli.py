@@ -431,26 +431,16 @@ def test_no_arguments_shows_the_commands(capsys):
 @pytest.mark.skipif(
     not data.SYSTEM_DATA_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
 )
-def test_fashion_mnist_short_run(tmp_path):
-    result = run(
-        "train",
-        "--data",
-        "fashion-mnist",
-        "--samples",
-        "3000",
-        "--layers",
-        "64",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "64",
-        "--out",
-        tmp_path / "r",
-        cwd=tmp_path,
-    )
+def test_fashion_mnist_short_run_of_the_documented_command(tmp_path):
+    """The command of docs/results.md, on its first 3000 training images for 2 epochs (a later
+    option wins over an earlier one)."""
+    results = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
+    command = re.search(r"\$ chainrule (train --data fashion-mnist .*)", results).group(1).split()
+    result = run(*command, "--samples", "3000", "--epochs", "2", "--out", tmp_path / "r", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "2700 training, 300 validation, 10000 test rows" in result.stdout
+    assert "784-512-256-10 network" in result.stdout
+    assert "3000 training, 0 validation, 10000 test rows" in result.stdout
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert metrics["test_accuracy"] > 0.75
+    assert metrics["test_accuracy"] > 0.75 and metrics["schedule"] == "cosine" and metrics["dropout"] == 0.2
     network = cr.load(tmp_path / "r" / "model.safetensors")
     assert network.metadata["classes"][9] == "Ankle boot" and network.n_features == 784
