@@ -193,12 +193,11 @@ def fashion_mnist_files(
         found = _complete(Path(folder), list(sha256))
         if found is not None:
             return found
-    return {
-        name: cache / name
-        if (cache / name).is_file()
-        else download(base_url + name, cache / name, digest, report)
-        for name, digest in sha256.items()
-    }
+    files = {}
+    for name, digest in sha256.items():  # a file verified on an earlier, interrupted run is kept
+        path = cache / name
+        files[name] = path if path.is_file() else download(base_url + name, path, digest, report)
+    return files
 
 
 def load_fashion_mnist(
@@ -372,17 +371,19 @@ class Standardizer:
     def fit(cls, X: Array, per_feature: bool = True) -> Standardizer:
         """Fitted on the training rows; ``per_feature=False`` uses one mean and one scale for all
         features (pixels of images: a nearly blank border pixel is not blown up)."""
-        X = np.asarray(X, dtype=np.float64)
-        if per_feature:
-            mean, scale = X.mean(axis=0), X.std(axis=0)
-        else:
-            mean, scale = np.full(X.shape[1], X.mean()), np.full(X.shape[1], X.std())
+        X = np.asarray(X)
+        axis = 0 if per_feature else None  # sums accumulate in float64 whatever X's precision
+        mean, scale = X.mean(axis=axis, dtype=np.float64), X.std(axis=axis, dtype=np.float64)
+        mean, scale = np.broadcast_to(mean, X.shape[1:]).copy(), np.broadcast_to(scale, X.shape[1:]).copy()
         return cls(mean, np.where(scale > 1e-12, scale, 1.0))
 
     def __call__(self, X: Array) -> Array:
+        """x' = (x − mean) / scale, in X's precision (float64 for integer X)."""
         X = np.asarray(X)
-        dtype = X.dtype if X.dtype.kind == "f" else np.float64
-        return ((X - self.mean) / self.scale).astype(dtype, copy=False)
+        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+        out = np.subtract(X, self.mean.astype(dtype), dtype=dtype)
+        out /= self.scale.astype(dtype)
+        return out
 
     def to_metadata(self) -> dict[str, list[float]]:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
