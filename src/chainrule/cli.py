@@ -356,6 +356,7 @@ class _DownloadBar:
 
 def _plot_curves(history: cr.History, path: Path) -> None:
     from matplotlib.figure import Figure  # the Agg canvas: no display needed
+    from matplotlib.ticker import MaxNLocator
 
     metrics = [m for m in ("loss", "accuracy") if m in history.metrics]
     fig = Figure(figsize=(5 * len(metrics), 3.8), layout="constrained")
@@ -365,6 +366,7 @@ def _plot_curves(history: cr.History, path: Path) -> None:
         if f"val_{metric}" in history.metrics:
             ax.plot(epochs, history[f"val_{metric}"], label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -406,26 +408,26 @@ def train(
     noise: Annotated[float, typer.Option(help="toys: standard deviation of the jitter")] = 0.1,
     classes: Annotated[int, typer.Option(help="spiral, gaussians: number of classes")] = 2,
     layers: Annotated[
-        str | None, typer.Option(help="hidden-layer widths, e.g. 128,64 [default: 256]")
+        str | None, typer.Option(help="hidden-layer widths, e.g. 128,64 (default: 256)")
     ] = None,
     activation: Annotated[
-        str | None, typer.Option(help="hidden activation, or one per layer: relu,tanh [default: relu]")
+        str | None, typer.Option(help="hidden activation, or one per layer: relu,tanh (default: relu)")
     ] = None,
     loss: Annotated[
-        str | None, typer.Option(help=f"{', '.join(LOSSES)} [default: by the targets]", show_default=False)
+        str | None, typer.Option(help=f"{', '.join(LOSSES)} (default: by the targets)", show_default=False)
     ] = None,
-    optimizer: Annotated[str | None, typer.Option(help=f"{', '.join(OPTIMIZERS)} [default: adam]")] = None,
+    optimizer: Annotated[str | None, typer.Option(help=f"{', '.join(OPTIMIZERS)} (default: adam)")] = None,
     lr: Annotated[
         float | None,
-        typer.Option(help="learning rate η [default: 0.001 for adam, 0.01 for sgd]", show_default=False),
+        typer.Option(help="learning rate η (default: 0.001 for adam, 0.01 for sgd)", show_default=False),
     ] = None,
     schedule: Annotated[
         str, typer.Option(help="learning rate: constant, or cosine (decays from --lr to 0 over the epochs)")
     ] = "constant",
     batch_size: Annotated[
-        str | None, typer.Option(help="rows per step; 0 or full: full batch [default: 32]")
+        str | None, typer.Option(help="rows per step; 0 or full: full batch (default: 32)")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="passes over the training rows [default: 30]")] = None,
+    epochs: Annotated[int | None, typer.Option(help="passes over the training rows (default: 30)")] = None,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay λ")] = 0.0,
     dropout: Annotated[float, typer.Option(help="dropout probability after each hidden layer")] = 0.0,
     seed: Annotated[int, typer.Option(help="seed of the weights, the split, shuffling and dropout")] = 0,
@@ -442,11 +444,12 @@ def train(
     preset: Annotated[
         str | None,
         typer.Option(
-            help="lecture: sigmoid hidden layers, softmax + cross entropy, full-batch gradient descent"
+            help="lecture: sigmoid hidden layers, softmax + cross entropy, full-batch gradient descent "
+            "(η = 2, 300 epochs)"
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="run directory [default: runs/<date-time>]", show_default=False)
+        Path | None, typer.Option(help="run directory (default: runs/<date-time>)", show_default=False)
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="overwrite files in an existing run directory")
@@ -731,7 +734,7 @@ def gradcheck(
     samples: Annotated[int, typer.Option(help="random examples the loss is summed over")] = 6,
     max_per_parameter: Annotated[
         int | None,
-        typer.Option(help="check this many random entries per array [default: all; 50 for a model file]"),
+        typer.Option(help="check this many random entries per array (default: all; 50 for a model file)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the network, the examples and the sampled entries")] = 0,
 ) -> None:
