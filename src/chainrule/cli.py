@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 import chainrule as cr
 from chainrule import data as datasets
@@ -273,17 +274,17 @@ def _classification_table(cm: np.ndarray, classes: Sequence[Any]) -> Table:
         predicted, actual = cm[:, k].sum(), cm[k].sum()
         precision = cm[k, k] / predicted if predicted else float("nan")
         recall = cm[k, k] / actual if actual else float("nan")
-        table.add_row(str(name), f"{precision:.4f}", f"{recall:.4f}", str(actual))
+        table.add_row(Text(str(name)), f"{precision:.4f}", f"{recall:.4f}", str(actual))
     return table
 
 
 def _confusion_table(cm: np.ndarray, classes: Sequence[Any]) -> Table:
-    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    table = Table()
     table.add_column("")
     for k in range(len(classes)):
         table.add_column(str(k), justify="right")
     for k, name in enumerate(classes):
-        table.add_row(f"{k} {name}", *(str(v) for v in cm[k]))
+        table.add_row(Text(f"{k} {name}"), *(str(v) for v in cm[k]))  # Text: no markup in names
     return table
 
 
@@ -652,6 +653,7 @@ def evaluate(
     if classes is not None:
         cm = _confusion(y, np.argmax(_probabilities(network, X), axis=1), len(classes))
         console.print(_classification_table(cm, classes))
+        console.print("confusion matrix (rows: true class, columns: predicted class)", markup=False)
         console.print(_confusion_table(cm, classes))
 
 
