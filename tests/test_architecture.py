@@ -31,6 +31,8 @@ LAYER = {
     "toys": 2,
     "onnx": 2,
     "sklearn": 3,
+    "data": 2,
+    "cli": 3,
     "__init__": 3,
     **dict.fromkeys(
         [
@@ -45,7 +47,11 @@ LAYER = {
     ),
     "distributed": 3,
 }
-THIRD_PARTY = {0: {"numpy"}, 1: {"numpy", "safetensors"}, 2: {"numpy", "safetensors", "onnx"}}
+THIRD_PARTY = {
+    0: {"numpy"},
+    1: {"numpy", "safetensors"},
+    2: {"numpy", "safetensors", "onnx", "platformdirs", "sklearn"},
+}
 
 
 def _imports(path: Path) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ def test_readme_has_exactly_two_setup_commands():
     readme = (ROOT / "README.md").read_text()
     assert readme.count("```sh") == 2
     assert "pytest" in _readme_command("test-command")
-    assert "examples/digits.py" in _readme_command("main-command")
+    assert _readme_command("main-command").endswith(".venv/bin/chainrule train")
 
 
 def test_ci_runs_the_readme_test_command():
@@ -37,7 +38,21 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_main_example_reaches_97_percent():
+def test_main_command_reaches_97_percent(tmp_path):
+    """The README's main job, as a user runs it after the install: ``chainrule train``, no arguments."""
+    assert _readme_command("main-command").endswith(".venv/bin/chainrule train")
+    chainrule = Path(sys.executable).parent / "chainrule"
+    result = subprocess.run([str(chainrule), "train"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs").iterdir()  # runs/<date-time>/
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["data"] == "digits" and metrics["test_accuracy"] >= 0.97
+    assert re.search(rf"test accuracy +│ {metrics['test_accuracy']:.4f}", result.stdout)
+    for name in ("model.safetensors", "history.json", "curves.png", "confusion.png"):
+        assert (run / name).is_file()
+
+
+def test_library_example_reaches_97_percent():
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "digits.py")], capture_output=True, text=True
     )

@@ -135,13 +135,13 @@ def _render_level(neurons: tuple[NeuronDelta, ...], max_terms: int) -> list[str]
     lines = [
         "",
         f"  layer {first.level}: {first.rule}",
-        "  " + "".join(f"{c:>12}" for c in ["neuron", *columns]),
+        "  " + "".join(f"{c:>13}" for c in ["neuron", *columns]),
     ]
     shown = sorted(neurons, key=lambda n: -abs(n.delta))[:max_terms]
     for n in sorted(shown, key=lambda n: n.neuron):
         values = [n.z, n.a, *([n.y] if first.y is not None else []), n.sigma_prime, n.dC_da, n.delta]
         lines.append(
-            "  " + f"{n.neuron:>12}" + "".join(f"{'':>12}" if v is None else f"{v:>12.6g}" for v in values)
+            "  " + f"{n.neuron:>13}" + "".join(f"{'':>13}" if v is None else f"{v:>13.6g}" for v in values)
         )
     if len(neurons) > len(shown):
         lines.append(f"  ... and {len(neurons) - len(shown)} neurons with smaller δ")

@@ -1,0 +1,552 @@
+"""Data sets for the command line: the handwritten digits, Fashion-MNIST, the 2-D toys and CSV
+files, split into training, validation and test rows, and the standardiser
+
+    x' = (x − mean) / scale
+
+fitted on the training rows only and stored in ``network.metadata["standardize"]``, so that
+whoever predicts from a model file applies the same transformation first (`standardize`).
+
+Fashion-MNIST is read from its four IDX gzip files, looked for in ``data_dir``, then
+``$CHAINRULE_DATA``, then ``/usr/share/datasets/fashion-mnist`` (Debian's package
+``dataset-fashion-mnist``), then the user cache; failing all of them it is downloaded from the
+official source into the user cache, each file's SHA-256 verified before it is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from chainrule.toys import REGRESSION, TOYS, toy
+
+Array = np.ndarray
+Report = Callable[[str, int, int], None]  # (file name, bytes done, bytes in all or 0)
+
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FASHION_MNIST_SHA256 = {  # the official gzip files (github.com/zalandoresearch/fashion-mnist)
+    "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+}
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+SYSTEM_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("digits", "fashion-mnist", *TOYS)
+TASKS = ("auto", "classification", "regression")
+
+
+class DataError(ValueError):
+    """The data cannot be used; the message names the problem and the fix."""
+
+
+# ----------------------------------------------------------------------------------- IDX files
+_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _open(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed if it is gzip (recognised by its magic number)."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def idx_header(path: str | os.PathLike[str]) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The element type, the shape and the byte offset of the data of an IDX file (gzip or not)."""
+    path = Path(path)
+    with _open(path) as f:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES or magic[3] == 0:
+            raise DataError(f"{path} is not an IDX file (bad magic number): give the original IDX files")
+        ndim = magic[3]
+        dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path} is truncated (incomplete header): download it again")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
+    return np.dtype(_IDX_TYPES[magic[2]]), shape, 4 + 4 * ndim
+
+
+def read_idx(path: str | os.PathLike[str], start: int = 0, stop: int | None = None) -> Array:
+    """Rows ``start:stop`` (along the first axis) of an IDX file, gzip-compressed or not.
+
+    Only the requested rows are converted, so a shard of a large file costs its own size in
+    memory (a gzip file is still decompressed up to ``stop``)."""
+    path = Path(path)
+    dtype, shape, offset = idx_header(path)
+    n = shape[0]
+    stop = n if stop is None else min(stop, n)
+    if not 0 <= start <= stop:
+        raise DataError(f"rows {start}:{stop} are outside {path.name}, which has {n} rows")
+    row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    with _open(path) as f:
+        f.seek(offset + start * row)
+        data = f.read((stop - start) * row)
+    if len(data) != (stop - start) * row:
+        raise DataError(f"{path} is truncated (shorter than its header says): download it again")
+    return np.frombuffer(data, dtype=dtype).reshape(stop - start, *shape[1:]).astype(dtype.newbyteorder("="))
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+def _default_cache() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("chainrule")) / "fashion-mnist"
+
+
+def _candidates(data_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """Where the files are looked for: data_dir, $CHAINRULE_DATA (and a fashion-mnist folder in
+    either), then the Debian package's folder."""
+    dirs: list[Path] = []
+    for root in (data_dir, os.environ.get("CHAINRULE_DATA") or None):
+        if root is not None:
+            dirs += [Path(root), Path(root) / "fashion-mnist"]
+    return [*dirs, SYSTEM_DATA_DIR]
+
+
+def _complete(folder: Path, names: Sequence[str]) -> dict[str, Path] | None:
+    """The four files in ``folder``, gzip-compressed or not, or None if any is missing."""
+    found = {}
+    for name in names:
+        for candidate in (folder / name, folder / name.removesuffix(".gz")):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def download(url: str, dest: Path, sha256: str, report: Report | None = None, timeout: float = 60) -> Path:
+    """Fetch ``url`` into ``dest``, keeping it only if its SHA-256 is ``sha256``.
+
+    The bytes go to a temporary file beside ``dest``, renamed into place once verified: a failed
+    or corrupted download leaves nothing behind."""
+    if not url.startswith(("http://", "https://")):
+        raise DataError(f"refusing to download {url!r}: only http(s) URLs are fetched")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        digest, done = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0)
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+                done += len(chunk)
+                if report is not None:
+                    report(dest.name, done, total)
+        if digest.hexdigest() != sha256:
+            raise DataError(
+                f"downloaded {url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
+                "is corrupted or the file changed at the source; try again, or put the original "
+                "files in --data-dir"
+            )
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as e:
+        http = isinstance(e, urllib.error.HTTPError)
+        reason = f"HTTP {e.code} {e.reason}" if http else getattr(e, "reason", e)
+        raise DataError(
+            f"could not download {url} ({reason}): check the network connection, "
+            "or install Debian's dataset-fashion-mnist, or put the four files in --data-dir"
+        ) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest
+
+
+def fashion_mnist_files(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    search: Sequence[Path] | None = None,
+    cache_dir: Path | None = None,
+    base_url: str = FASHION_MNIST_URL,
+    sha256: dict[str, str] | None = None,
+    report: Report | None = None,
+) -> dict[str, Path]:
+    """The paths of the four Fashion-MNIST files, from the first folder that has all of them
+    (``search``, by default data_dir, $CHAINRULE_DATA, /usr/share/datasets/fashion-mnist, then
+    the cache), or downloaded into the cache with their SHA-256 verified."""
+    sha256 = FASHION_MNIST_SHA256 if sha256 is None else sha256
+    cache = _default_cache() if cache_dir is None else Path(cache_dir)
+    for folder in [*(_candidates(data_dir) if search is None else search), cache]:
+        found = _complete(Path(folder), list(sha256))
+        if found is not None:
+            return found
+    files = {}
+    for name, digest in sha256.items():  # a file verified on an earlier, interrupted run is kept
+        path = cache / name
+        files[name] = path if path.is_file() else download(base_url + name, path, digest, report)
+    return files
+
+
+def load_fashion_mnist(
+    data_dir: str | os.PathLike[str] | None = None, train_rows: int | None = None, **find: Any
+) -> tuple[Array, Array, Array, Array]:
+    """X_train (60000, 784), y_train, X_test (10000, 784), y_test: pixels 0..255 as float32,
+    labels 0..9 (`FASHION_MNIST_CLASSES`). ``train_rows`` reads only the first rows of the
+    training files. ``find`` goes to `fashion_mnist_files`."""
+    files = fashion_mnist_files(data_dir, **find)
+    arrays = []
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        arrays.append(read_idx(files[name], 0, train_rows))
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        arrays.append(read_idx(files[name]))
+    X_train, y_train, X_test, y_test = arrays
+    for X, y, what in ((X_train, y_train, "training"), (X_test, y_test, "test")):
+        if X.ndim != 3 or X.shape[1:] != (28, 28) or y.ndim != 1 or len(X) != len(y) or y.max() > 9:
+            raise DataError(
+                f"the Fashion-MNIST {what} files hold images {X.shape} and labels {y.shape}, not 28x28 "
+                "images with one label 0..9 each: replace them with the original files"
+            )
+    return (
+        X_train.reshape(len(X_train), -1).astype(np.float32),
+        y_train.astype(np.intp),
+        X_test.reshape(len(X_test), -1).astype(np.float32),
+        y_test.astype(np.intp),
+    )
+
+
+# ----------------------------------------------------------------------------------- CSV files
+def read_csv(path: str | os.PathLike[str]) -> tuple[list[str], Array]:
+    """The header and the cells (as strings, one row per line) of a CSV file with a header row."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}: check the path")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(
+            f"{path} is not a readable CSV text file ({e}): give a CSV file with a header row"
+        ) from None
+    if len(rows) < 2:
+        raise DataError(f"{path} has no data rows: give a header row and at least one row of values")
+    header = [name.strip() for name in rows[0]]
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}, line {line}: {len(row)} values but the header has {len(header)} columns: "
+                "give every row one value per column"
+            )
+    return header, np.array(rows[1:], dtype=str)
+
+
+def numeric(cells: Array, names: Sequence[str], path: str | os.PathLike[str]) -> Array:
+    """The columns of ``cells`` as float64, or an error naming the first bad column and line."""
+    X = np.empty(cells.shape, dtype=np.float64)
+    for c, name in enumerate(names):
+        try:
+            X[:, c] = cells[:, c].astype(np.float64)
+        except ValueError:
+            r = next(r for r, v in enumerate(cells[:, c]) if not _is_number(v))
+            value = cells[r, c].strip()
+            problem = "is empty" if not value else f"is not a number ({value!r})"
+            raise DataError(
+                f"{path}, line {r + 2}: column {name!r} {problem}: features must be numeric; "
+                "encode or drop that column (or fill in missing values)"
+            ) from None
+        bad = ~np.isfinite(X[:, c])
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise DataError(
+                f"{path}, line {r + 2}: column {name!r} is {cells[r, c].strip()!r}: NaN and inf "
+                "cannot be learned from; remove or impute those values"
+            )
+    return X
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: str | os.PathLike[str], target: str | None = None) -> tuple[Array, Array, list[str], str]:
+    """X (float64), the target column's cells (strings), the feature names and the target name.
+    ``target`` names the target column; the last column by default."""
+    header, cells = read_csv(path)
+    if len(set(header)) != len(header):
+        raise DataError(f"{path} has duplicate column names: give every column its own name")
+    target = header[-1] if target is None else target
+    if target not in header:
+        raise DataError(
+            f"{path} has no column {target!r} (columns: {', '.join(header)}): pass --target with one of them"
+        )
+    if len(header) < 2:
+        raise DataError(f"{path} has only the target column: it needs at least one feature column")
+    t = header.index(target)
+    names = [name for c, name in enumerate(header) if c != t]
+    features = np.delete(cells, t, axis=1)
+    return numeric(features, names, path), np.char.strip(cells[:, t]), names, target
+
+
+# ------------------------------------------------------------------------------------- labels
+def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | None]:
+    """Class labels as indices 0..K−1 and the sorted classes (ints if every label is an integer,
+    else strings), or, for regression, the float values and None.
+
+    ``task="auto"`` takes numbers with a fractional part as regression targets and anything
+    else (integers, words) as class labels."""
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+    raw = np.asarray(raw)
+    if raw.dtype.kind in "US":
+        if (np.char.str_len(raw) == 0).any():
+            r = int(np.argmax(np.char.str_len(raw) == 0))
+            raise DataError(f"the target of row {r + 1} is empty: fill in or remove rows without a target")
+        numbers = all(_is_number(v) for v in np.unique(raw))
+        values = raw.astype(np.float64) if numbers else None
+    else:
+        values = raw.astype(np.float64)
+    if values is not None and not np.isfinite(values).all():
+        raise DataError("the target holds NaN or inf: remove or impute those rows")
+    integral = values is not None and bool((values == np.round(values)).all())
+    if task == "regression" or (task == "auto" and values is not None and not integral):
+        if values is None:
+            raise DataError("regression needs numeric targets, but the target holds words: use --task auto")
+        return values, None
+    if integral:
+        classes, y = np.unique(values.astype(np.int64), return_inverse=True)
+        return y.astype(np.intp), [int(c) for c in classes]
+    classes, y = np.unique(raw, return_inverse=True)
+    return y.astype(np.intp), [str(c) for c in classes]
+
+
+def labels_to_indices(raw: Array, classes: Sequence[Any]) -> Array:
+    """Original labels (as read from a file: strings or numbers) as indices into ``classes``."""
+    lookup = {str(c): k for k, c in enumerate(classes)}
+    keys = [str(v).strip() for v in np.asarray(raw).tolist()]
+    unknown = sorted({k for k in keys if k not in lookup and _as_int(k) not in lookup})
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise DataError(
+            f"labels {shown} are not classes of the model ({', '.join(map(str, classes))}): "
+            "evaluate on data with the classes it was trained on"
+        )
+    return np.array([lookup.get(k, lookup.get(_as_int(k))) for k in keys], dtype=np.intp)
+
+
+def _as_int(key: str) -> str:
+    """'3.0' → '3': an integer label written as a float."""
+    try:
+        value = float(key)
+    except ValueError:
+        return key
+    return str(int(value)) if value.is_integer() else key
+
+
+# ------------------------------------------------------------------------------ standardising
+@dataclass(frozen=True)
+class Standardizer:
+    """x' = (x − mean) / scale, per feature. ``scale`` is the standard deviation on the training
+    rows (1 where a feature is constant)."""
+
+    mean: Array
+    scale: Array
+
+    @classmethod
+    def fit(cls, X: Array, per_feature: bool = True) -> Standardizer:
+        """Fitted on the training rows; ``per_feature=False`` uses one mean and one scale for all
+        features (pixels of images: a nearly blank border pixel is not blown up)."""
+        X = np.asarray(X)
+        axis = 0 if per_feature else None  # sums accumulate in float64 whatever X's precision
+        mean, scale = X.mean(axis=axis, dtype=np.float64), X.std(axis=axis, dtype=np.float64)
+        mean, scale = np.broadcast_to(mean, X.shape[1:]).copy(), np.broadcast_to(scale, X.shape[1:]).copy()
+        return cls(mean, np.where(scale > 1e-12, scale, 1.0))
+
+    def __call__(self, X: Array) -> Array:
+        """x' = (x − mean) / scale, in X's precision (float64 for integer X)."""
+        X = np.asarray(X)
+        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+        out = np.subtract(X, self.mean.astype(dtype), dtype=dtype)
+        out /= self.scale.astype(dtype)
+        return out
+
+    def to_metadata(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_metadata(cls, entry: Any, n_features: int) -> Standardizer:
+        try:
+            mean = np.asarray(entry["mean"], dtype=np.float64)
+            scale = np.asarray(entry["scale"], dtype=np.float64)
+        except (TypeError, KeyError, ValueError):
+            raise DataError("the model's standardize entry is not {mean: [...], scale: [...]}") from None
+        if mean.shape != (n_features,) or scale.shape != (n_features,) or not (scale > 0).all():
+            raise DataError(
+                f"the model's standardize entry does not fit its {n_features} inputs: the file is damaged"
+            )
+        return cls(mean, scale)
+
+
+def standardize(X: Array, metadata: dict[str, Any]) -> Array:
+    """Apply a model file's ``metadata["standardize"]`` (if any) to raw features X."""
+    entry = metadata.get("standardize")
+    if entry is None:
+        return X
+    return Standardizer.from_metadata(entry, np.shape(X)[1])(X)
+
+
+# ------------------------------------------------------------------------------------ splits
+def split_indices(
+    y: Array, test_fraction: float, val_fraction: float, seed: int | None, stratify: bool = True
+) -> tuple[Array, Array, Array]:
+    """Train, validation and test row indices: ``test_fraction`` of all rows for testing,
+    ``val_fraction`` of the rest for validation, per class when ``stratify``."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    groups = [order[y[order] == c] for c in np.unique(y)] if stratify else [order]
+    parts: tuple[list[Array], list[Array], list[Array]] = ([], [], [])
+    for g in groups:
+        n_test = round(len(g) * test_fraction)
+        n_val = round((len(g) - n_test) * val_fraction)
+        parts[0].append(g[n_test + n_val :])
+        parts[1].append(g[n_test : n_test + n_val])
+        parts[2].append(g[:n_test])
+    return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------------- data sets
+@dataclass
+class Dataset:
+    """Raw (unstandardised) training, validation and test rows of one data set."""
+
+    name: str
+    X_train: Array
+    y_train: Array
+    X_val: Array
+    y_val: Array
+    X_test: Array
+    y_test: Array
+    classes: list[Any] | None  # None: regression targets
+    feature_names: list[str] | None = None
+    target: str | None = None
+    images: bool = False  # features are pixels of one scale
+
+    @property
+    def task(self) -> str:
+        return "regression" if self.classes is None else "classification"
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    def standardizer(self) -> Standardizer:
+        """Fitted on the training rows only."""
+        return Standardizer.fit(self.X_train, per_feature=not self.images)
+
+    def metadata(self) -> dict[str, Any]:
+        """The model-file metadata of a network trained on this data (without ``standardize``)."""
+        meta: dict[str, Any] = {"task": self.task}
+        if self.classes is not None:
+            meta["classes"] = self.classes
+        if self.feature_names is not None:
+            meta["feature_names"] = self.feature_names
+        if self.target is not None:
+            meta["target"] = self.target
+        return meta
+
+
+def _check_fraction(value: float, what: str, low_ok: bool) -> float:
+    if not (0 <= value < 1 if low_ok else 0 < value < 1):
+        interval = "[0, 1)" if low_ok else "(0, 1)"
+        raise DataError(f"{what} must lie in {interval}, got {value}: e.g. {what} 0.2")
+    return float(value)
+
+
+def is_csv(data: str) -> bool:
+    return data.lower().endswith(".csv") or (data not in DATASETS and Path(data).is_file())
+
+
+def load(
+    data: str = "digits",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    task: str = "auto",
+    samples: int | None = None,
+    noise: float = 0.1,
+    classes: int = 2,
+    seed: int | None = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.25,
+    **find: Any,
+) -> Dataset:
+    """The data set ``data`` (a name of `DATASETS` or a path to a .csv file), split.
+
+    ``samples`` is the number of points of a toy, or else how many rows to use (the first ones;
+    Fashion-MNIST keeps its 10000 test images). ``test_fraction`` applies where the data set has
+    no test split of its own; ``val_fraction`` is the part of the training rows held out for
+    validation. Splits of class labels are stratified. ``find`` goes to `fashion_mnist_files`.
+    """
+    val_fraction = _check_fraction(val_fraction, "--val-fraction", low_ok=True)
+    if samples is not None and samples < 1:
+        raise DataError(f"--samples must be a positive integer, got {samples}")
+    first = slice(None, samples)
+    names: list[str] | None = None
+    target_name: str | None = None
+    images = False
+    if data == "fashion-mnist":
+        X_train, y_train, X_test, y_test = load_fashion_mnist(data_dir, train_rows=samples, **find)
+        tr, va, _ = split_indices(y_train, 0.0, val_fraction, seed)
+        return Dataset(
+            data,
+            X_train[tr],
+            y_train[tr],
+            X_train[va],
+            y_train[va],
+            X_test,
+            y_test,
+            list(FASHION_MNIST_CLASSES),
+            images=True,
+        )
+    if data == "digits":
+        from sklearn.datasets import load_digits
+
+        X, raw = load_digits(return_X_y=True)
+        X, raw, images = X[first], raw[first], True
+    elif data in TOYS:
+        try:
+            X, raw = toy(data, 400 if samples is None else samples, noise, seed, classes)
+        except ValueError as e:
+            raise DataError(f"{e}: see chainrule train --help for --samples, --noise and --classes") from None
+        names = ["x1", "x2"]
+        task = "regression" if data in REGRESSION else task
+    elif is_csv(data):
+        X, raw, names, target_name = load_csv(data, target)
+        X, raw = X[first], raw[first]
+    else:
+        raise DataError(
+            f"unknown data set {data!r}: use one of {', '.join(DATASETS)}, or a path to a .csv file"
+        )
+    y, labels = encode_labels(raw, task)
+    test_fraction = _check_fraction(test_fraction, "--test-fraction", low_ok=False)
+    tr, va, te = split_indices(y, test_fraction, val_fraction, seed, stratify=labels is not None)
+    if len(tr) == 0 or len(te) == 0:
+        raise DataError(
+            f"{data} has {len(y)} rows, too few to split into training and test rows: give more rows"
+        )
+    return Dataset(data, X[tr], y[tr], X[va], y[va], X[te], y[te], labels, names, target_name, images)

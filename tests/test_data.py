@@ -1,0 +1,303 @@
+"""Data sets: the IDX reader, the Fashion-MNIST search order and download (against a local HTTP
+server), CSV files, labels, splits and the standardiser stored in model files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule import data
+from chainrule.data import DataError
+
+FILES = list(data.FASHION_MNIST_SHA256)
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    """An IDX file of ``array`` (uint8 or big-endian int32), as the MNIST files are written."""
+    code = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C}[array.dtype]
+    raw = bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes() + array.tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+def fixture_set(folder: Path, seed: int = 0, n_train: int = 12, n_test: int = 5) -> dict[str, np.ndarray]:
+    """Four small Fashion-MNIST-shaped IDX gzip files in ``folder``; returns their arrays."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        write_idx(folder / name, array)
+    return arrays
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------- IDX
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_reads_whole_files_and_row_ranges(tmp_path, compress):
+    images = np.arange(7 * 3 * 4, dtype=np.uint8).reshape(7, 3, 4)
+    path = write_idx(tmp_path / "images.idx", images, compress)
+    dtype, shape, offset = data.idx_header(path)
+    assert (dtype, shape, offset) == (np.dtype("u1"), (7, 3, 4), 16)
+    np.testing.assert_array_equal(data.read_idx(path), images)
+    np.testing.assert_array_equal(data.read_idx(path, 2, 5), images[2:5])
+    np.testing.assert_array_equal(data.read_idx(path, 5), images[5:])
+    assert data.read_idx(path, 7).shape == (0, 3, 4)
+    values = np.array([-3, 70000, 5], dtype=">i4")
+    read = data.read_idx(write_idx(tmp_path / "ints.idx", values, compress), 1)
+    assert read.tolist() == [70000, 5] and read.dtype == np.int32
+
+
+def test_idx_refuses_what_is_not_one(tmp_path):
+    (tmp_path / "text.idx").write_text("hello, world")
+    with pytest.raises(DataError, match="not an IDX file"):
+        data.read_idx(tmp_path / "text.idx")
+    path = write_idx(tmp_path / "cut.idx", np.zeros((4, 5), dtype=np.uint8), compress=False)
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(DataError, match="truncated"):
+        data.read_idx(path)
+    with pytest.raises(DataError, match="outside"):
+        data.read_idx(path, 3, 2)
+
+
+# ------------------------------------------------------------------------ Fashion-MNIST: finding
+def test_search_order_data_dir_then_environment_then_system(tmp_path, monkeypatch):
+    first, second, system = tmp_path / "first", tmp_path / "env", tmp_path / "system"
+    a, b, c = fixture_set(first, 1), fixture_set(second / "fashion-mnist", 2), fixture_set(system, 3)
+    monkeypatch.setenv("CHAINRULE_DATA", str(second))
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", system)
+    cache = tmp_path / "cache"
+    X, y, _, _ = data.load_fashion_mnist(first, cache_dir=cache)
+    np.testing.assert_array_equal(X, a["train-images-idx3-ubyte.gz"].reshape(12, -1))
+    X, y, _, _ = data.load_fashion_mnist(cache_dir=cache)  # $CHAINRULE_DATA/fashion-mnist
+    np.testing.assert_array_equal(y, b["train-labels-idx1-ubyte.gz"])
+    monkeypatch.delenv("CHAINRULE_DATA")
+    X, y, X_test, _ = data.load_fashion_mnist(tmp_path / "empty", cache_dir=cache)  # the system folder
+    np.testing.assert_array_equal(X_test, c["t10k-images-idx3-ubyte.gz"].reshape(5, -1))
+    assert X.dtype == np.float32 and y.dtype == np.intp
+    assert not cache.exists()  # found locally: nothing downloaded
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A static HTTP server on 127.0.0.1 serving tmp_path/www; yields (base URL, request log)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(www), **kwargs)
+
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", www, requests
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_verifies_sha256_and_caches(server, tmp_path):
+    url, www, requests = server
+    arrays = fixture_set(www)
+    sums = {name: sha256(www / name) for name in FILES}
+    cache = tmp_path / "cache"
+    reports = []
+    X, _, _, y_test = data.load_fashion_mnist(
+        search=[],
+        cache_dir=cache,
+        base_url=url,
+        sha256=sums,
+        report=lambda name, done, total: reports.append((name, done, total)),
+    )
+    np.testing.assert_array_equal(X, arrays["train-images-idx3-ubyte.gz"].reshape(12, -1))
+    np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte.gz"])
+    assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)
+    assert {name for name, _, _ in reports} == set(FILES)
+    assert all(done == total for name, done, total in reports if done == (www / name).stat().st_size)
+    assert len(requests) == 4
+    data.load_fashion_mnist(search=[], cache_dir=cache, base_url=url, sha256=sums)
+    assert len(requests) == 4  # the second time from the cache
+
+
+def test_a_corrupted_download_is_rejected_and_leaves_nothing(server, tmp_path):
+    url, www, _ = server
+    fixture_set(www)
+    sums = {name: sha256(www / name) for name in FILES}
+    good = (www / FILES[1]).read_bytes()
+    (www / FILES[1]).write_bytes(good[:-8] + bytes(8))  # corrupted on the way
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match=f"{FILES[1]} has SHA-256 .* expected {sums[FILES[1]]}"):
+        data.load_fashion_mnist(search=[], cache_dir=cache, base_url=url, sha256=sums)
+    assert sorted(p.name for p in cache.iterdir()) == [FILES[0]]  # verified files only, no partial file
+    (www / FILES[1]).write_bytes(good)  # repaired at the source: the next call completes the cache
+    data.load_fashion_mnist(search=[], cache_dir=cache, base_url=url, sha256=sums)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)
+
+
+def test_an_unreachable_source_is_a_clear_error(server, tmp_path):
+    url, _, _ = server
+    with pytest.raises(DataError, match=r"could not download .*HTTP 404.*--data-dir"):
+        data.load_fashion_mnist(search=[], cache_dir=tmp_path / "cache", base_url=url + "missing/")
+    with pytest.raises(DataError, match="only http"):
+        data.download("file:///etc/passwd", tmp_path / "x", "0" * 64)
+
+
+REAL = data.SYSTEM_DATA_DIR
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_real_fashion_mnist_files():
+    """The files of the Debian package, as the README's test command installs them."""
+    X, y, X_test, y_test = data.load_fashion_mnist(search=[REAL], cache_dir=Path("/nonexistent"))
+    assert X.shape == (60000, 784) and X_test.shape == (10000, 784)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(y_test).tolist() == [1000] * 10
+    assert y[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]  # ankle boot, T-shirt, ...
+    assert X.min() == 0 and X.max() == 255
+    decompressed = {  # SHA-256 of the four IDX files, whatever their gzip compression
+        "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    }
+    for name, digest in decompressed.items():
+        with gzip.open(REAL / name) as f:
+            assert hashlib.sha256(f.read()).hexdigest() == digest
+    rows = data.read_idx(REAL / "train-images-idx3-ubyte.gz", 100, 103)
+    np.testing.assert_array_equal(rows.reshape(3, -1), X[100:103])
+
+
+# ------------------------------------------------------------------------------------------ CSV
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_csv_with_string_labels_and_a_chosen_target(tmp_path):
+    path = write_csv(tmp_path / "t.csv", "a, b ,kind,c\n1,2,cat,3\n4,5.5, dog ,6\n-1,0,cat,1e3\n")
+    X, raw, names, target = data.load_csv(path, "kind")
+    np.testing.assert_array_equal(X, [[1, 2, 3], [4, 5.5, 6], [-1, 0, 1000]])
+    assert names == ["a", "b", "c"] and target == "kind" and raw.tolist() == ["cat", "dog", "cat"]
+    y, classes = data.encode_labels(raw)
+    assert classes == ["cat", "dog"] and y.tolist() == [0, 1, 0]
+    with pytest.raises(DataError, match="column 'kind' is not a number"):
+        data.load_csv(path)  # the last column is the target by default: kind is a feature
+
+
+@pytest.mark.parametrize(
+    ("raw", "task", "classes", "y"),
+    [
+        (["3", "1", "3", "10"], "auto", [1, 3, 10], [1, 0, 1, 2]),  # integers: classes, sorted as numbers
+        (["1.0", "0.0", "1"], "auto", [0, 1], [1, 0, 1]),
+        (["0.5", "1.25", "2"], "auto", None, [0.5, 1.25, 2.0]),  # fractions: regression
+        (["3", "1", "2"], "regression", None, [3.0, 1.0, 2.0]),
+        (["b", "a", "b"], "classification", ["a", "b"], [1, 0, 1]),
+    ],
+)
+def test_labels(raw, task, classes, y):
+    values, found = data.encode_labels(np.array(raw), task)
+    assert found == classes and values.tolist() == y
+    if classes is not None:
+        assert data.labels_to_indices(np.array(raw), classes).tolist() == y
+
+
+def test_labels_the_model_does_not_know_are_refused():
+    assert data.labels_to_indices(np.array(["2", "1.0"]), [1, 2]).tolist() == [1, 0]
+    with pytest.raises(DataError, match="labels fish are not classes of the model"):
+        data.labels_to_indices(np.array(["cat", "fish"]), ["cat", "dog"])
+    with pytest.raises(DataError, match="regression needs numeric targets"):
+        data.encode_labels(np.array(["a", "b"]), "regression")
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "message"),
+    [
+        ("a,b,y\n1,red,0\n2,3,1\n", None, r"line 2: column 'b' is not a number \('red'\).*encode or drop"),
+        ("a,b,y\n1,2,0\n2,,1\n", None, "line 3: column 'b' is empty"),
+        ("a,b,y\n1,nan,0\n2,3,1\n", None, "line 2: column 'b' is 'nan': NaN and inf"),
+        ("a,b,y\n1,2,0\n-inf,3,1\n", None, "line 3: column 'a' is '-inf'"),
+        ("a,b,y\n1,2,0\n2,3,1\n", "label", r"no column 'label' \(columns: a, b, y\): pass --target"),
+        ("a,b,y\n1,2,0\n2,3\n", None, "line 3: 2 values but the header has 3 columns"),
+        ("a,b,y\n", None, "no data rows"),
+        ("a,a,y\n1,2,0\n", None, "duplicate column names"),
+        ("y\n1\n", None, "only the target column"),
+        ("a,y\n1,\n2,1\n", None, "the target of row 1 is empty"),
+    ],
+)
+def test_bad_csv_files_are_named_with_the_fix(tmp_path, text, target, message):
+    path = write_csv(tmp_path / "bad.csv", text)
+    with pytest.raises(DataError, match=message):
+        data.load(str(path), target=target)
+
+
+def test_csv_that_is_not_text(tmp_path):
+    (tmp_path / "x.csv").write_bytes(b"\xff\xfe\x00\x81" * 10)
+    with pytest.raises(DataError, match="not a readable CSV"):
+        data.read_csv(tmp_path / "x.csv")
+    with pytest.raises(DataError, match=r"no such file: .*nope\.csv: check the path"):
+        data.load(str(tmp_path / "nope.csv"))
+
+
+# ---------------------------------------------------------------------- splits and standardising
+def test_splits_are_disjoint_stratified_and_seeded():
+    y = np.repeat([0, 1, 2], [40, 80, 120])
+    train, val, test = data.split_indices(y, 0.25, 0.2, seed=3)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(240))
+    assert np.bincount(y[test]).tolist() == [10, 20, 30]
+    assert np.bincount(y[val]).tolist() == [6, 12, 18]
+    again = data.split_indices(y, 0.25, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again, strict=True))
+    assert not np.array_equal(data.split_indices(y, 0.25, 0.2, seed=4)[2], test)
+
+
+def test_the_standardiser_is_fitted_on_training_rows_and_travels_in_metadata():
+    rng = np.random.default_rng(0)
+    X = rng.normal([5.0, -2.0, 7.0], [3.0, 0.5, 0.0], size=(200, 3))
+    s = data.Standardizer.fit(X)
+    np.testing.assert_allclose(s.mean, X.mean(axis=0))
+    np.testing.assert_allclose(s.scale, [X[:, 0].std(), X[:, 1].std(), 1.0])  # a constant feature: 1
+    Z = s(X)
+    np.testing.assert_allclose(Z[:, :2].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z[:, :2].std(axis=0), 1)
+    meta = {"standardize": s.to_metadata()}
+    np.testing.assert_array_equal(data.standardize(X, meta), Z)
+    assert data.standardize(X, {}) is X
+    one = data.Standardizer.fit(X, per_feature=False)
+    assert len(set(one.mean.tolist())) == 1 and one.mean[0] == pytest.approx(X.mean())
+    with pytest.raises(DataError, match="does not fit its 2 inputs"):
+        data.standardize(X[:, :2], meta)
+    with pytest.raises(DataError, match=r"not \{mean"):
+        data.standardize(X, {"standardize": {"mean": [0, 0, 0]}})
+
+
+def test_named_data_sets():
+    ds = data.load("digits", val_fraction=0.1, test_fraction=0.25, seed=0)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1211, 136, 450)
+    assert ds.classes == list(range(10)) and ds.images and ds.n_features == 64
+    assert ds.metadata() == {"task": "classification", "classes": list(range(10))}
+    ds = data.load("spiral", samples=300, noise=0.0, classes=3, val_fraction=0.0, test_fraction=0.2)
+    assert ds.classes == [0, 1, 2] and len(ds.y_val) == 0 and len(ds.y_test) == 60
+    assert ds.feature_names == ["x1", "x2"] and not ds.images
+    ds = data.load("plane", samples=100)
+    assert ds.task == "regression" and ds.y_train.dtype == np.float64
+    with pytest.raises(DataError, match="unknown data set 'mnist': use one of digits, fashion-mnist"):
+        data.load("mnist")
+    with pytest.raises(DataError, match="--val-fraction must lie in"):
+        data.load("xor", val_fraction=1.0)
+    with pytest.raises(DataError, match="xor has 2 classes"):
+        data.load("xor", classes=3)
