@@ -255,7 +255,7 @@ def test_main_bad_inputs_as_a_user_meets_them(trained, tmp_path):
         (["train", "--data", "mnist"], "unknown data set 'mnist': use one of digits, fashion-mnist"),
         (["train", "--data", tmp_path / "colour.csv"], "column 'colour' is not a number ('red')"),
         (["train", "--lr", "0"], "--lr must be a positive number, got 0.0: e.g. --lr 0.001"),
-        (["evaluate", tmp_path / "model.safetensors"], "is not a readable model file"),
+        (["evaluate", tmp_path / "model.safetensors"], "is not a readable chainrule file"),
         (
             ["predict", run_dir / "model.safetensors", tmp_path / "wide.npy"],
             "has 5 features per row but the model expects 3",
