@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -40,6 +40,17 @@ def problems(draw):
 @given(problems())
 def test_backprop_matches_finite_differences(problem):
     net, X, y = problem
+    # A z within ~ε of a ReLU kink is crossed by the perturbation of almost every θ_i upstream, so
+    # the check would skip most entries: such draws (rare, but hypothesis finds them) are left out.
+    probe = net.copy()  # the same generator state: the same dropout masks as gradcheck's copy
+    probe._forward(X, training=True)
+    assume(
+        all(
+            np.abs(layer.z).min() > 0.02
+            for layer in probe.layers
+            if isinstance(layer, cr.ReLU | cr.LeakyReLU)
+        )
+    )
     result = cr.gradcheck(net, X, y)
     assert result.max_rel_error < 1e-6, str(result)
     checked = sum(p.checked for p in result.parameters)
