@@ -8,6 +8,7 @@ the tests compare with single-process training here.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import distributed
+from chainrule import data, distributed
 
 N = 37  # rows of the training problems: uneven batches (8) and uneven shards
 _bin = Path(sys.executable).parent / "mpiexec"
@@ -203,6 +204,46 @@ def test_read_npy_shard_refuses_pickles_and_missing_files(tmp_path):
         distributed.read_npy_shard(tmp_path / "objects.npy", 0, 1)
     with pytest.raises(FileNotFoundError, match=r"missing\.npy: no such file"):
         distributed.read_npy_shard(tmp_path / "missing.npy", 0, 1)
+
+
+def _write_idx(path: Path, a: np.ndarray) -> None:
+    """An IDX file (unsigned bytes) as the MNIST files are written."""
+    header = bytes([0, 0, 0x08, a.ndim]) + np.array(a.shape, dtype=">u4").tobytes()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + a.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name", ["images.idx", "images.idx.gz"])
+def test_read_idx_shard_reads_its_rows(tmp_path, name):
+    images = np.arange(11 * 3 * 2).reshape(11, 3, 2) % 251
+    _write_idx(tmp_path / name, images)
+    parts = [distributed.read_idx_shard(tmp_path / name, r, 3) for r in range(3)]
+    assert [len(p) for p in parts] == [4, 4, 3]
+    np.testing.assert_array_equal(np.concatenate(parts), images)
+    assert distributed.read_idx_shard(tmp_path / name, 11, 12).shape == (0, 3, 2)  # an empty shard
+
+
+def test_read_csv_shard_is_read_csv_split_by_rows(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('a, b,label\n1,2,x\n\n3,4,y\n5,6,"x, quoted"\n7,8,y\n9,10,x\n')
+    header, cells = data.read_csv(path)
+    parts = [distributed.read_csv_shard(path, r, 3) for r in range(3)]
+    assert all(h == header == ["a", "b", "label"] for h, _ in parts)
+    assert [len(c) for _, c in parts] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([c for _, c in parts]), cells)
+    assert distributed.read_csv_shard(path, 6, 7)[1].shape == (0, 3)  # more ranks than rows
+
+
+def test_read_csv_shard_names_a_bad_row_and_an_empty_file(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n3\n")
+    distributed.read_csv_shard(path, 0, 2)  # rank 0 never splits rank 1's row into values
+    with pytest.raises(ValueError, match=r"data row 2: 1 values but the header has 2 columns"):
+        distributed.read_csv_shard(path, 1, 2)
+    path.write_text("a,b\n")
+    with pytest.raises(ValueError, match="has no data rows"):
+        distributed.read_csv_shard(path, 0, 2)
 
 
 # --------------------------------------------------------------------------------- on 2 ranks

@@ -25,17 +25,21 @@ run as ``mpiexec -n 4 python -m mpi4py train.py``. See docs/distributed.md.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import itertools
 import json
 import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule import data
 from chainrule.base import Array
 from chainrule.layers import Dropout
 from chainrule.network import Network
@@ -81,6 +85,47 @@ def read_npy_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.nda
         raise ValueError(f"{path} must hold an array of rows (.npy, at least 1-D), not a .npz or a scalar")
     start, stop = shard_bounds(len(data), rank, size)
     return data[start:stop]
+
+
+def read_idx_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.ndarray:
+    """This rank's rows (`shard_bounds`) of an IDX file (gzip or not): only the header and those
+    rows are read (`chainrule.data.read_idx`)."""
+    _, shape, _ = data.idx_header(path)
+    return data.read_idx(path, *shard_bounds(shape[0], rank, size))
+
+
+def read_csv_shard(path: str | os.PathLike[str], rank: int, size: int) -> tuple[list[str], np.ndarray]:
+    """The header and this rank's rows (`shard_bounds` of the data rows; cells as strings, as
+    `chainrule.data.read_csv` gives them) of a CSV file with a header row and one row per line.
+
+    The other rows are only counted (as lines), never split into values."""
+    path = Path(path)
+    if not path.is_file():
+        raise data.DataError(f"no such file: {path}: check the path")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            lines = (line for line in f if line.strip())  # read_csv skips blank lines too
+            header = [name.strip() for name in next(csv.reader([next(lines, "")]), [])]
+            n = sum(1 for _ in lines)
+            if not header or n == 0:
+                raise data.DataError(
+                    f"{path} has no data rows: give a header row and at least one row of values"
+                )
+            start, stop = shard_bounds(n, rank, size)
+            f.seek(0)
+            lines = (line for line in f if line.strip())
+            rows = list(csv.reader(itertools.islice(lines, 1 + start, 1 + stop)))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise data.DataError(
+            f"{path} is not a readable CSV text file ({e}): give a CSV file with a header row"
+        ) from None
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise data.DataError(
+                f"{path}, data row {start + i + 1}: {len(row)} values but the header has {len(header)} "
+                "columns: give every row one value per column, on one line"
+            )
+    return header, np.array(rows, dtype=str).reshape(len(rows), len(header))
 
 
 # --------------------------------------------------------------------------------- one step
