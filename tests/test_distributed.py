@@ -8,6 +8,7 @@ the tests compare with single-process training here.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import distributed
+from chainrule import cli, data, distributed
 
 N = 37  # rows of the training problems: uneven batches (8) and uneven shards
 _bin = Path(sys.executable).parent / "mpiexec"
@@ -130,6 +131,17 @@ def _worker(scenario: str, out: Path) -> None:
             saved[f"self-{name}-params"] = one.flat_params - ref.flat_params
             for key, values in h_ref.metrics.items():
                 saved[f"self-{name}-{key}"] = np.array(h_one[key]) - values
+    elif scenario in ("checkpoint_start", "checkpoint_resume"):  # 2 epochs, then on to 4
+        X, y = _problem()
+        net, rows = _net(), _rows("uneven", rank)
+        resume = scenario == "checkpoint_resume"
+        kwargs = {**RUNS["adam"][0], "epochs": 4 if resume else 2}
+        distributed.fit(net, X[rows], y[rows], comm=comm, checkpoint=out / "run", resume=resume, **kwargs)
+        saved["params"] = net.flat_params.copy()
+    elif scenario == "diverges":
+        X, y = _problem("squared_error", 2)
+        net = _net("squared_error", "identity", 2)
+        distributed.fit(net, X[_rows("even", rank)], y[_rows("even", rank)] * 1e200, comm=comm, lr=1.0)
     elif scenario == "callback_fails":  # an error on rank 1 alone, in the middle of training
 
         class Fails(cr.Callback):
@@ -205,6 +217,46 @@ def test_read_npy_shard_refuses_pickles_and_missing_files(tmp_path):
         distributed.read_npy_shard(tmp_path / "missing.npy", 0, 1)
 
 
+def _write_idx(path: Path, a: np.ndarray) -> None:
+    """An IDX file (unsigned bytes) as the MNIST files are written."""
+    header = bytes([0, 0, 0x08, a.ndim]) + np.array(a.shape, dtype=">u4").tobytes()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + a.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name", ["images.idx", "images.idx.gz"])
+def test_read_idx_shard_reads_its_rows(tmp_path, name):
+    images = np.arange(11 * 3 * 2).reshape(11, 3, 2) % 251
+    _write_idx(tmp_path / name, images)
+    parts = [distributed.read_idx_shard(tmp_path / name, r, 3) for r in range(3)]
+    assert [len(p) for p in parts] == [4, 4, 3]
+    np.testing.assert_array_equal(np.concatenate(parts), images)
+    assert distributed.read_idx_shard(tmp_path / name, 11, 12).shape == (0, 3, 2)  # an empty shard
+
+
+def test_read_csv_shard_is_read_csv_split_by_rows(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('a, b,label\n1,2,x\n\n3,4,y\n5,6,"x, quoted"\n7,8,y\n9,10,x\n')
+    header, cells = data.read_csv(path)
+    parts = [distributed.read_csv_shard(path, r, 3) for r in range(3)]
+    assert all(h == header == ["a", "b", "label"] for h, _ in parts)
+    assert [len(c) for _, c in parts] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([c for _, c in parts]), cells)
+    assert distributed.read_csv_shard(path, 6, 7)[1].shape == (0, 3)  # more ranks than rows
+
+
+def test_read_csv_shard_names_a_bad_row_and_an_empty_file(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n3\n")
+    distributed.read_csv_shard(path, 0, 2)  # rank 0 never splits rank 1's row into values
+    with pytest.raises(ValueError, match=r"data row 2: 1 values but the header has 2 columns"):
+        distributed.read_csv_shard(path, 1, 2)
+    path.write_text("a,b\n")
+    with pytest.raises(ValueError, match="has no data rows"):
+        distributed.read_csv_shard(path, 0, 2)
+
+
 # --------------------------------------------------------------------------------- on 2 ranks
 @needs_mpi
 def test_allreduced_gradient_is_the_full_data_gradient(tmp_path):
@@ -259,6 +311,29 @@ def test_k_steps_on_two_ranks_equal_one_process_and_ranks_stay_identical(tmp_pat
 
 
 @needs_mpi
+def test_a_distributed_run_checkpoints_and_resumes_as_one_process_trains(tmp_path):
+    rc, log, _ = _mpiexec("checkpoint_start", tmp_path)
+    assert rc == 0, log
+    assert (tmp_path / "run" / "checkpoint-000000010.safetensors").exists()  # 2 epochs of 5 steps
+    rc, log, _ = _mpiexec("checkpoint_resume", tmp_path)
+    assert rc == 0, log
+    ranks = _results(tmp_path)
+    X, y = _problem()
+    ref = _net()
+    cr.fit(ref, X, y, **{**RUNS["adam"][0], "epochs": 4})
+    np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+    np.testing.assert_allclose(ranks[0]["params"], ref.flat_params, rtol=0, atol=1e-8)
+
+
+@needs_mpi
+def test_the_divergence_guard_stops_every_rank_alike(tmp_path):
+    rc, log, _ = _mpiexec("diverges", tmp_path, mpi4py=False, timeout=30)
+    assert rc != 0
+    assert "DivergenceError: training diverged in epoch 1, batch 1 (step 1)" in log
+    assert "Traceback" not in log
+
+
+@needs_mpi
 def test_an_error_on_one_rank_aborts_all_with_its_message(tmp_path):
     rc, log, seconds = _mpiexec("callback_fails", tmp_path, mpi4py=False, timeout=30)
     assert rc != 0
@@ -280,6 +355,65 @@ def test_a_script_failing_on_one_rank_under_m_mpi4py_aborts_all(tmp_path):
     rc, log, _ = _mpiexec("script_fails", tmp_path, timeout=30)
     assert rc != 0
     assert "KeyError: 'rank 1 could not read its shard'" in log
+
+
+# --------------------------------------------------------------------------------- the command line
+CHAINRULE = Path(sys.executable).parent / "chainrule"
+TRAIN = [
+    "train",
+    "--data",
+    "digits",
+    "--dtype",
+    "float64",
+    "--layers",
+    "32",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "64",
+]
+
+
+def _mpiexec_cli(args: list[str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [MPIEXEC, "-n", "2", str(CHAINRULE), *args], cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        return proc.wait(timeout=timeout), proc.communicate()[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"mpiexec -n 2 chainrule {' '.join(args)} hung: killed after {timeout} s")
+
+
+@needs_mpi
+def test_mpiexec_chainrule_train_equals_one_process(tmp_path, monkeypatch):
+    rc, log = _mpiexec_cli([*TRAIN, "--out", "two"], tmp_path)
+    assert rc == 0, log
+    assert "2 processes" in log and log.count("epoch 3/3") == 1  # rank 0 alone prints
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        cli.main([*TRAIN, "--out", "one"])
+    assert done.value.code == 0
+    metrics = [json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("one", "two")]
+    assert metrics[0]["test_accuracy"] == metrics[1]["test_accuracy"] > 0.5
+    np.testing.assert_allclose(metrics[1]["test_loss"], metrics[0]["test_loss"], rtol=1e-10)
+    one, two = (cr.load(tmp_path / run / "model.safetensors") for run in ("one", "two"))
+    assert np.abs(one.flat_params - cr.Network.from_sizes([64, 32, 10], seed=0).flat_params).max() > 1e-3
+    np.testing.assert_allclose(two.flat_params, one.flat_params, rtol=0, atol=1e-8)
+
+
+@needs_mpi
+def test_mpiexec_chainrule_train_error_on_one_rank_aborts_all_with_one_line(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "model.safetensors").write_text("the user's model")
+    rc, log = _mpiexec_cli([*TRAIN, "--out", "taken"], tmp_path, timeout=30)  # rank 0 alone writes
+    assert rc != 0
+    assert "error: rank 0 of 2: run directory taken exists and is not empty: pass --force" in log
+    assert "Traceback" not in log
+    assert (tmp_path / "taken" / "model.safetensors").read_text() == "the user's model"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,30 @@ _UsageError: type[Exception] = typer.BadParameter.__bases__[0]
 
 class CLIError(Exception):
     """A problem with the user's input; the message names it and the fix."""
+
+
+# Launchers set these in every process they start (MPICH/Hydra, Slurm's srun with PMI or PMIx,
+# Open MPI, MVAPICH): with a size above 1, train runs as one rank of a data-parallel job.
+_MPI_SIZE_VARIABLES = ("PMI_SIZE", "PMIX_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+_comm: Any = None  # the MPI communicator of a distributed train, for _error to abort the job
+
+
+def _mpi_world() -> Any:
+    """MPI.COMM_WORLD when this process was started by mpiexec or srun with more than one
+    process, else None (and mpi4py is never imported)."""
+    global _comm
+    sizes = [os.environ.get(v, "") for v in _MPI_SIZE_VARIABLES]
+    if not any(size.isdigit() and int(size) > 1 for size in sizes):
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise CLIError(
+            "started by mpiexec on several processes, but mpi4py is not installed: "
+            "pip install 'chainrule[mpi]'"
+        ) from None
+    _comm = MPI.COMM_WORLD if MPI.COMM_WORLD.size > 1 else None
+    return _comm
 
 
 DATA_HELP = (
@@ -456,7 +481,12 @@ def train(
         bool, typer.Option("--force", help="overwrite files in an existing run directory")
     ] = False,
 ) -> None:
-    """Train a network and write model.safetensors, history.json, metrics.json and plots into --out."""
+    """Train a network and write model.safetensors, history.json, metrics.json and plots into --out.
+
+    Under mpiexec -n N (or srun), the N processes train one model together (docs/distributed.md)."""
+    comm = _mpi_world()  # first: from here on an error on any rank aborts them all
+    if comm is not None and comm.rank > 0:
+        console.quiet = True  # rank 0 prints and writes the files
     given = {"layers": layers, "activation": activation, "loss": loss, "optimizer": optimizer}
     settings = _settings(preset, {**given, "batch_size": batch_size, "lr": lr, "epochs": epochs})
     if schedule not in ("constant", "cosine"):
@@ -469,7 +499,7 @@ def train(
         raise CLIError(f"--weight-decay must be a number ≥ 0, got {weight_decay}: e.g. --weight-decay 0.0001")
     if early_stopping < 0:
         raise CLIError(f"--early-stopping must be a patience ≥ 0 (0: off), got {early_stopping}")
-    run = _run_dir(out, force)
+    run = _run_dir(out, force) if comm is None or comm.rank == 0 else Path()
 
     downloads = _DownloadBar()
     try:
@@ -520,27 +550,31 @@ def train(
     console.print(
         f"training {'-'.join(map(str, sizes))} network ({network.n_parameters:,} parameters) "
         f"on {data}: {len(y_train)} training, {len(y_val)} validation, {len(y_test)} test rows; "
-        f"{opt!r}, batch {settings['batch'] or 'full'}",
+        f"{opt!r}, batch {settings['batch'] or 'full'}" + (f"; {comm.size} processes" if comm else ""),
         soft_wrap=True,
         markup=False,
     )
     progress = _Progress(settings["epochs"], math.ceil(len(y_train) / (settings["batch"] or len(y_train))))
     start = time.perf_counter()
+    fit_kwargs: dict[str, Any] = {
+        "epochs": settings["epochs"],
+        "batch_size": settings["batch"],
+        "optimizer": opt,
+        "validation_data": (X_val, y_val) if len(y_val) else None,
+        "early_stopping": early_stopping or None,
+    }
     try:
-        history = cr.fit(
-            network,
-            X_train,
-            y_train,
-            epochs=settings["epochs"],
-            batch_size=settings["batch"],
-            optimizer=opt,
-            validation_data=(X_val, y_val) if len(y_val) else None,
-            early_stopping=early_stopping or None,
-            callbacks=[progress],
-        )
+        if comm is None:
+            history = cr.fit(network, X_train, y_train, callbacks=[progress], **fit_kwargs)
+        else:
+            history = _fit_distributed(
+                network, comm, (X_train, y_train), (X_val, y_val), progress, fit_kwargs
+            )
     finally:
         progress.bar.stop()
     seconds = time.perf_counter() - start
+    if comm is not None and comm.rank > 0:
+        return  # the weights are rank 0's, bit for bit: it evaluates and writes the run
 
     metrics: dict[str, Any] = {
         "data": data,
@@ -574,6 +608,28 @@ def train(
         soft_wrap=True,
         markup=False,
     )
+
+
+def _fit_distributed(
+    network: cr.Network,
+    comm: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    progress: _Progress,
+    fit_kwargs: dict[str, Any],
+) -> cr.History:
+    """`chainrule.distributed.fit` on this rank's shard of the training and validation rows
+    (every rank has split the data alike); the progress bar on rank 0 only."""
+    from chainrule import distributed
+
+    def shard(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start, stop = distributed.shard_bounds(len(y), comm.rank, comm.size)
+        return X[start:stop], y[start:stop]
+
+    if fit_kwargs["validation_data"] is not None:
+        fit_kwargs = {**fit_kwargs, "validation_data": shard(*val)}
+    callbacks = [progress] if comm.rank == 0 else []
+    return distributed.fit(network, *shard(*train), comm=comm, callbacks=callbacks, **fit_kwargs)
 
 
 def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
@@ -840,11 +896,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         _error(f"{e.strerror or e}:{where}: check the path and its permissions", 1)
     except KeyboardInterrupt:
         _error("interrupted", 130)
+    except Exception:
+        if _comm is None:
+            raise
+        traceback.print_exc()  # a bug on one rank of several: show where, and end them all
+        _error("the traceback above stopped this rank", 1)
     sys.exit(status if isinstance(status, int) else 0)
 
 
 def _error(message: str, status: int) -> None:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    if _comm is not None:  # one rank of several: end them all, or they wait for it forever
+        print(f"error: rank {_comm.rank} of {_comm.size}: {' '.join(message.split())}", file=sys.stderr)
+        sys.stderr.flush()
+        _comm.Abort(status)
+    else:
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)
 
 

@@ -25,23 +25,27 @@ run as ``mpiexec -n 4 python -m mpi4py train.py``. See docs/distributed.md.
 from __future__ import annotations
 
 import contextlib
+import csv
+import hashlib
+import itertools
 import json
-import math
 import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule import data
 from chainrule.base import Array
 from chainrule.layers import Dropout
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
-from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.schedules import Schedule
-from chainrule.training import Callback, EarlyStopping, History
+from chainrule.training import Callback, EarlyStopping, History, _fit
 
 
 def _mpi() -> Any:
@@ -83,6 +87,47 @@ def read_npy_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.nda
     return data[start:stop]
 
 
+def read_idx_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.ndarray:
+    """This rank's rows (`shard_bounds`) of an IDX file (gzip or not): only the header and those
+    rows are read (`chainrule.data.read_idx`)."""
+    _, shape, _ = data.idx_header(path)
+    return data.read_idx(path, *shard_bounds(shape[0], rank, size))
+
+
+def read_csv_shard(path: str | os.PathLike[str], rank: int, size: int) -> tuple[list[str], np.ndarray]:
+    """The header and this rank's rows (`shard_bounds` of the data rows; cells as strings, as
+    `chainrule.data.read_csv` gives them) of a CSV file with a header row and one row per line.
+
+    The other rows are only counted (as lines), never split into values."""
+    path = Path(path)
+    if not path.is_file():
+        raise data.DataError(f"no such file: {path}: check the path")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            lines = (line for line in f if line.strip())  # read_csv skips blank lines too
+            header = [name.strip() for name in next(csv.reader([next(lines, "")]), [])]
+            n = sum(1 for _ in lines)
+            if not header or n == 0:
+                raise data.DataError(
+                    f"{path} has no data rows: give a header row and at least one row of values"
+                )
+            start, stop = shard_bounds(n, rank, size)
+            f.seek(0)
+            lines = (line for line in f if line.strip())
+            rows = list(csv.reader(itertools.islice(lines, 1 + start, 1 + stop)))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise data.DataError(
+            f"{path} is not a readable CSV text file ({e}): give a CSV file with a header row"
+        ) from None
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise data.DataError(
+                f"{path}, data row {start + i + 1}: {len(row)} values but the header has {len(header)} "
+                "columns: give every row one value per column, on one line"
+            )
+    return header, np.array(rows, dtype=str).reshape(len(rows), len(header))
+
+
 # --------------------------------------------------------------------------------- one step
 def train_step(
     network: Network, X: Array, y: Array, n_total: int, comm: Any, stats: Array | None = None
@@ -117,35 +162,40 @@ def train_step(
 class _Parts:
     """This rank's parts of the global batches of an epoch.
 
-    One permutation of all ``n_total`` rows, shuffled by the network's generator (the same on every
+    One permutation of all ``n`` rows, shuffled by the network's generator (the same on every
     rank, and the same one `chainrule.fit` draws on one process); global batch k is positions
     [kB, (k+1)B) of it, and this rank takes the rows of it that it holds, in the permutation's
     order, gathered into buffers made once. Without shuffling, its part is a view of its rows.
+    ``n``, ``count``, ``gather`` and ``order`` are those of the one-process batches (checkpoints
+    save and restore the permutation).
     """
 
-    def __init__(self, X: Array, y: Array, start: int, n_total: int, batch_size: int | None, shuffle: bool):
-        self.X, self.y, self.start = X, y, start
-        self.size = n_total if batch_size is None else min(batch_size, n_total)
-        self.edges = np.append(np.arange(0, n_total, self.size), n_total)  # batch k: edges[k:k+2]
-        self.gather = shuffle and self.size < n_total  # a full batch is the same sum in any order
+    def __init__(self, X: Array, y: Array, start: int, n: int, batch_size: int | None, shuffle: bool):
+        self.X, self.y, self.start, self.n = X, y, start, n
+        self.size = n if batch_size is None else min(batch_size, n)
+        self.edges = np.append(np.arange(0, n, self.size), n)  # batch k: edges[k:k+2]
+        self.count = len(self.edges) - 1  # global batches per epoch
+        self.gather = shuffle and self.size < n  # a full batch is the same sum in any order
         if self.gather:
-            self.order = np.arange(n_total)
+            self.order = np.arange(n)
             rows = min(self.size, len(X))
             self.X_buf = np.empty((rows, *X.shape[1:]), dtype=X.dtype)
             self.y_buf = np.empty((rows, *y.shape[1:]), dtype=y.dtype)
 
-    def epoch(self, rng: np.random.Generator) -> Iterator[tuple[Array, Array, int]]:
-        """(X part, y part, rows of the global batch) for every global batch of the epoch."""
-        totals = np.diff(self.edges).tolist()
+    def epoch(self, rng: np.random.Generator, first: int = 0) -> Iterator[tuple[Array, Array, int]]:
+        """(X part, y part, rows of the global batch) for every global batch from ``first`` on; a
+        resumed epoch (``first`` > 0) keeps its permutation."""
+        totals = np.diff(self.edges).tolist()[first:]
         if not self.gather:
-            cuts = np.clip(self.edges - self.start, 0, len(self.X)).tolist()
+            cuts = np.clip(self.edges[first:] - self.start, 0, len(self.X)).tolist()
             for a, b, n in zip(cuts[:-1], cuts[1:], totals, strict=True):
                 yield self.X[a:b], self.y[a:b], n
             return
-        rng.shuffle(self.order)
+        if not first:
+            rng.shuffle(self.order)
         mine = (self.order >= self.start) & (self.order < self.start + len(self.X))
         rows = self.order[mine] - self.start  # my rows, in the order the permutation visits them
-        cuts = np.concatenate(([0], np.cumsum(mine)))[self.edges].tolist()
+        cuts = np.concatenate(([0], np.cumsum(mine)))[self.edges[first:]].tolist()
         for a, b, n in zip(cuts[:-1], cuts[1:], totals, strict=True):
             k = b - a  # mode="clip": rows are in range, and numpy would copy twice to check them
             yield (
@@ -153,6 +203,43 @@ class _Parts:
                 np.take(self.y, rows[a:b], axis=0, out=self.y_buf[:k], mode="clip"),
                 n,
             )
+
+
+class _Reduced:
+    """How N processes train (the methods of `chainrule.training`'s one-process ``_Local``): each
+    reads its shard, takes its part of every global batch, and `train_step` Allreduces."""
+
+    signals = False  # a signal may reach the ranks after different batches: mpiexec ends the job
+
+    def __init__(self, network: Network, comm: Any) -> None:
+        self.network, self.comm, self.root = network, comm, comm.rank == 0
+        self.stats = np.zeros(3)
+
+    def rows(self, X: Any, y: Any, what: str) -> tuple[Array, Array]:
+        X, y = _check_shard(self.network, X, y, what)
+        if _offset_and_total(self.comm, len(X))[1] == 0:
+            raise ValueError(f"{what} is empty on every rank: give the ranks the rows of the data set")
+        return X, y
+
+    def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> _Parts:
+        start, n = _offset_and_total(self.comm, len(X))
+        return _Parts(X, y, start, n, batch_size, shuffle)
+
+    def step(self, batch: tuple[Array, Array, int]) -> tuple[float, float, int, int]:
+        """(L of the global batch, Σ_n C^n, right predictions, rows), all summed over the ranks."""
+        Xb, yb, n = batch
+        stats = train_step(self.network, Xb, yb, n, self.comm, self.stats)
+        return stats[0] * self.network.loss.scale(n), stats[0], int(stats[1]), n
+
+    def evaluate(self, X: Array, y: Array) -> dict[str, float]:
+        return _evaluate(self.network, X, y, self.comm)
+
+    def digest(self, value: str) -> str:
+        """The fingerprint of all ranks' rows: a SHA-256 of the ranks' own, in rank order."""
+        mine = np.frombuffer(bytes.fromhex(value), dtype=np.uint8)
+        every = np.empty(self.comm.size * len(mine), dtype=np.uint8)
+        self.comm.Allgather(mine, every)
+        return hashlib.sha256(every.tobytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------- the fit loop
@@ -170,15 +257,23 @@ def fit(
     shuffle: bool = True,
     early_stopping: int | EarlyStopping | None = None,
     callbacks: Sequence[Callback] = (),
+    clip_norm: float | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | str | timedelta | None = None,
+    resume: bool = False,
 ) -> History:
     """Train ``network`` on the rows of all ranks of ``comm`` (default ``MPI.COMM_WORLD``) together.
 
     Every rank calls it with its own shard (X, y), possibly empty; the data set is the shards in
     rank order, and ``batch_size`` is the global batch. The arguments are those of
-    `chainrule.fit`, and with one process the result is the same, bit for bit. On every rank the
-    network starts from rank 0's weights and generator, steps identically, and gets the same
-    `History` (computed over all ranks' rows; ``validation_data`` is this rank's shard of the
-    validation rows); callbacks run on every rank (print or save from rank 0 only).
+    `chainrule.fit`, the loop is its loop, and with one process the result is the same, bit for
+    bit. On every rank the network starts from rank 0's weights and generator, steps
+    identically, and gets the same `History` (computed over all ranks' rows; ``validation_data``
+    is this rank's shard of the validation rows); callbacks run on every rank (print or save
+    from rank 0 only). The divergence guard and ``clip_norm`` act on the reduced loss and
+    gradient, alike on every rank. ``checkpoint``: rank 0 writes the run directory (it must be
+    one that every rank can read, for ``resume=True``); SIGINT/SIGTERM do not save (mpiexec
+    ends the job), so resume from the last periodic checkpoint.
 
     With more than one process, an error on any rank prints its message and aborts the whole job
     (``MPI_Abort``): the other ranks would otherwise wait for it in the next Allreduce forever.
@@ -186,80 +281,27 @@ def fit(
     """
     comm = _mpi().COMM_WORLD if comm is None else comm
     with _abort_on_error(comm):
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise ValueError(
-                f"batch_size must be a positive integer or None (full batch), got {batch_size!r}"
-            )
-        opt = make_optimizer(optimizer, lr)
-        X, y = _check_shard(network, X, y, "X")
-        start, n_total = _offset_and_total(comm, len(X))
-        if n_total == 0:
-            raise ValueError("every rank's shard is empty: give the ranks the rows of the data set")
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise ValueError(
-                    "validation_data must be a pair (X_val, y_val) of this rank's validation rows"
-                )
-            val = _check_shard(network, *validation_data, "X_val")
-            if _offset_and_total(comm, len(val[0]))[1] == 0:
-                raise ValueError("validation_data is empty on every rank: give the ranks validation rows")
-
         # the same start on every rank: rank 0's weights and generator (the batch permutation)
         comm.Bcast(network.flat_params, root=0)
         network.rng.bit_generator.state = _bcast_json(comm, network.rng.bit_generator.state)
-        callbacks = list(callbacks)
-        if early_stopping is not None:
-            callbacks.append(
-                early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
+        with _own_dropout_masks(network, comm):
+            return _fit(
+                _Reduced(network, comm),
+                X,
+                y,
+                epochs=epochs,
+                batch_size=batch_size,
+                optimizer=optimizer,
+                lr=lr,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                early_stopping=early_stopping,
+                callbacks=callbacks,
+                clip_norm=clip_norm,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
             )
-        parts = _Parts(X, y, start, n_total, batch_size, shuffle)
-        opt.bind(network)
-        history = History()
-        for cb in callbacks:
-            cb.on_train_begin(network, history)
-        logs: dict[str, float] = {}
-        # a diverging run ends in one clear error
-        with _own_dropout_masks(network, comm), np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(epochs):
-                opt.start_epoch(epoch)
-                logs = _train_epoch(network, opt, parts.epoch(network.rng), comm, callbacks)
-                if not math.isfinite(logs["loss"]):  # the reduced loss: every rank stops here alike
-                    raise FloatingPointError(
-                        f"training diverged in epoch {epoch + 1}: the loss is {logs['loss']}; "
-                        "lower the learning rate or standardise the inputs"
-                    )
-                if val is not None:
-                    logs.update({f"val_{k}": v for k, v in _evaluate(network, *val, comm).items()})
-                history.append(logs)
-                if any([cb.on_epoch_end(epoch, logs) for cb in callbacks]):
-                    break
-        for cb in callbacks:
-            cb.on_train_end(logs)
-        return history
-
-
-def _train_epoch(
-    network: Network,
-    opt: Optimizer,
-    parts: Iterator[tuple[Array, Array, int]],
-    comm: Any,
-    callbacks: list[Callback],
-) -> dict[str, float]:
-    """One pass over all ranks' rows: per global batch, `train_step` and θ ← θ − η∇L."""
-    loss = network.loss
-    stats, epoch = np.zeros(3), np.zeros(3)  # [Σ_n C^n, correct, rows] of the batch, of the epoch
-    for batch, (Xb, yb, n_total) in enumerate(parts):
-        train_step(network, Xb, yb, n_total, comm, stats)
-        opt.step()
-        epoch += stats
-        for cb in callbacks:
-            cb.on_batch_end(batch, {"loss": epoch[0] * loss.scale(int(epoch[2])), "samples": int(epoch[2])})
-    return _logs(loss, epoch)
 
 
 def _evaluate(network: Network, X: Array, y: Array, comm: Any) -> dict[str, float]:
@@ -272,10 +314,6 @@ def _evaluate(network: Network, X: Array, y: Array, comm: Any) -> dict[str, floa
         stats[0] = result["loss"] / loss.scale(n)
         stats[1] = round(result["accuracy"] * n) if loss.classifier else 0
     comm.Allreduce(MPI.IN_PLACE, stats, op=MPI.SUM)
-    return _logs(loss, stats)
-
-
-def _logs(loss: Any, stats: Array) -> dict[str, float]:
     n = int(stats[2])
     logs = {"loss": float(stats[0] * loss.scale(n))}
     if loss.classifier:

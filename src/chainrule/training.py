@@ -216,6 +216,80 @@ def fit(
     raised) and at the end. ``resume=True`` continues the run saved there: with the same
     arguments it ends bit-identical to a run that was never interrupted.
     """
+    return _fit(
+        _Local(network),
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        validation_data=validation_data,
+        shuffle=shuffle,
+        early_stopping=early_stopping,
+        callbacks=callbacks,
+        clip_norm=clip_norm,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+
+
+class _Local:
+    """How one process trains: batches of its own rows, and per batch ∇L of that batch by the
+    forward and backward passes. `chainrule.distributed` has the same methods for N processes."""
+
+    root = True  # this process writes the checkpoints
+    signals = True  # SIGINT and SIGTERM save and stop a checkpointed run
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def rows(self, X: Any, y: Any, what: str) -> tuple[Array, Array]:
+        X = self.network.check_X(X)
+        return X, self.network.check_y(y, len(X))
+
+    def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> _Batches:
+        return _Batches(X, y, batch_size, shuffle)
+
+    def step(self, batch: tuple[Array, ...]) -> tuple[float, float, int, int]:
+        """(L of the batch, Σ_n C^n, correctly classified rows, rows), ∇L in flat_grads."""
+        network = self.network
+        Xb, yb = batch
+        value = network.train_step(Xb, yb)
+        loss, n = network.loss, len(yb)
+        correct = loss.correct(network.output.a, yb) if loss.classifier else 0
+        return value, value / loss.scale(n), correct, n
+
+    def evaluate(self, X: Array, y: Array) -> dict[str, float]:
+        return self.network._evaluate(X, y)
+
+    def digest(self, value: str) -> str:
+        """A fingerprint of the data: here, this process's."""
+        return value
+
+
+def _fit(
+    how: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    optimizer: str | Optimizer,
+    lr: float | Schedule | None,
+    validation_data: tuple[Any, Any] | None,
+    shuffle: bool,
+    early_stopping: int | EarlyStopping | None,
+    callbacks: Sequence[Callback],
+    clip_norm: float | None,
+    checkpoint: str | os.PathLike[str] | None,
+    checkpoint_every: int | str | timedelta | None,
+    resume: bool,
+) -> History:
+    """The one training loop of `fit` and `chainrule.distributed.fit`; ``how`` (`_Local`, or
+    the distributed one) reads the rows, makes the batches and computes each batch's ∇L."""
+    network = how.network
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if batch_size is not None and (
@@ -233,41 +307,39 @@ def fit(
         raise ValueError("checkpoint_every and resume need checkpoint=RUN_DIR, the run's directory")
     every = _interval(checkpoint_every)
     opt = make_optimizer(optimizer, lr)
-    X = network.check_X(X)
-    y = network.check_y(y, len(X))
+    X, y = how.rows(X, y, "X")
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, y_val)")
-        X_val = network.check_X(validation_data[0])
-        val = (X_val, network.check_y(validation_data[1], len(X_val)))
+        val = how.rows(*validation_data, "X_val")
     callbacks = list(callbacks)
     if early_stopping is not None:
         callbacks.append(
             early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         )
 
-    batches = _Batches(X, y, batch_size, shuffle)
+    batches = how.batches(X, y, batch_size, shuffle)
     opt.bind(network)
     history = History()
     for cb in callbacks:
         cb.on_train_begin(network, history)
-    run = _Run(network, opt, batches, callbacks, history, clip_norm)
+    run = _Run(network, opt, batches, callbacks, history, clip_norm, how.root)
     if checkpoint is not None:
-        settings = _fingerprint(X, y, val, batch_size, shuffle, opt, clip_norm, callbacks)
+        settings = _fingerprint(how, X, y, val, batch_size, shuffle, opt, clip_norm, callbacks)
         run.checkpoint_to(Path(checkpoint), every, settings, resume, epochs)
     logs: dict[str, float] = {}
-    run.signals = _Signals() if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
+    run.signals = _Signals(how.signals) if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
     with np.errstate(over="ignore", invalid="ignore"), run.signals or contextlib.nullcontext():
         for epoch in range(run.pos.epoch, epochs):
             if run.stopped:
                 break
             opt.start_epoch(epoch)
-            logs = _train_epoch(network, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run)
+            logs = _train_epoch(how, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run)
             if not math.isfinite(logs["loss"]):
                 raise run.diverged(logs["loss"])
             if val is not None:
-                logs.update({f"val_{k}": v for k, v in network._evaluate(*val).items()})
+                logs.update({f"val_{k}": v for k, v in how.evaluate(*val).items()})
             history.append(logs)
             run.end_epoch(stop=any([cb.on_epoch_end(epoch, logs) for cb in callbacks]))
         run.end()
@@ -300,8 +372,10 @@ class _Run:
         callbacks: list[Callback],
         history: History,
         clip_norm: float | None,
+        root: bool = True,
     ) -> None:
         self.network, self.opt, self.batches = network, opt, batches
+        self.root = root  # the process that writes the checkpoints (the others keep count)
         self.callbacks, self.history = callbacks, history
         self.clip_sq = math.inf if clip_norm is None else clip_norm**2
         self.clip_norm = clip_norm
@@ -383,6 +457,8 @@ class _Run:
             self.saved = self._where()
             self._schedule()
             return
+        if not self.root:  # rank 0 checks the directory and saves the start
+            return
         if found := checkpoints(run_dir):
             raise FileExistsError(
                 f"{run_dir} holds checkpoints of an earlier run ({found[-1].name}): pass resume=True "
@@ -408,7 +484,8 @@ class _Run:
         asked for it, stop."""
         assert self.run_dir is not None
         if self.saved != self._where():
-            self.last = save_checkpoint(self.run_dir, self.network, self.state())
+            if self.root:
+                self.last = save_checkpoint(self.run_dir, self.network, self.state())
             self.saved = self._where()
             self._schedule()
         if self.signals is not None and self.signals.received and self.last is not None:
@@ -549,6 +626,7 @@ def _interval(every: int | str | timedelta | None) -> tuple[int | None, float | 
 
 
 def _fingerprint(
+    how: Any,
     X: Array,
     y: Array,
     val: tuple[Array, Array] | None,
@@ -565,7 +643,7 @@ def _fingerprint(
         for a in arrays:
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(np.require(a, requirements="C").data)
-        return h.hexdigest()
+        return how.digest(h.hexdigest())  # with N processes: of all their rows
 
     return {
         "data": digest(X, y),
@@ -580,14 +658,17 @@ def _fingerprint(
 
 class _Signals:
     """While a checkpointed fit runs: the first SIGINT or SIGTERM asks it to save and stop after
-    the current batch; a second one stops it at once (KeyboardInterrupt, no checkpoint)."""
+    the current batch; a second one stops it at once (KeyboardInterrupt, no checkpoint). With
+    ``install=False`` (N processes, which could not all stop after the same batch) it leaves
+    the handlers alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, install: bool = True) -> None:
         self.received = 0
+        self.install = install
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        if self.install and threading.current_thread() is threading.main_thread():  # may set handlers
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -634,25 +715,24 @@ class _Batches:
 
 
 def _train_epoch(
-    network: Network,
+    how: _Local,
     opt: Optimizer,
-    batches: Iterator[tuple[Array, Array]],
+    batches: Iterator[tuple[Array, ...]],
     callbacks: list[Callback],
     run: _Run,
 ) -> dict[str, float]:
-    """One pass over the data (the rest of it, when resumed): per batch, forward, backward, the
-    guard, θ ← θ − η∇L. Returns the epoch's mean (or summed) training loss and accuracy,
-    accumulated as the weights moved."""
-    loss = network.loss
+    """One pass over the data (the rest of it, when resumed): per batch, forward, backward (and,
+    with N processes, the Allreduce), the guard, θ ← θ − η∇L. Returns the epoch's mean (or
+    summed) training loss and accuracy, accumulated as the weights moved."""
+    loss, step = how.network.loss, how.step
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
-    for batch, (Xb, yb) in enumerate(batches, start=run.pos.batch):
-        value = network.train_step(Xb, yb)
+    for batch, rows in enumerate(batches, start=run.pos.batch):
+        value, sum_c, right, n = step(rows)  # L, Σ_n C^n, right predictions, rows of the batch
         run.guard(value)
         opt.step()
-        total += value / loss.scale(len(yb))  # Σ_n C^n of the batch
-        seen += len(yb)
-        if loss.classifier:
-            correct += loss.correct(network.output.a, yb)
+        total += sum_c
+        seen += n
+        correct += right
         for cb in callbacks:
             cb.on_batch_end(batch, {"loss": total * loss.scale(seen), "samples": seen})
         run.after_batch(batch + 1, total, correct, seen)
