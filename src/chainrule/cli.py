@@ -1,4 +1,4 @@
-"""The command line: ``chainrule train | evaluate | predict | gradcheck | explain``.
+"""The command line: ``chainrule train | evaluate | predict | gradcheck | explain | export | playground``.
 
 Each command is one function of the Typer app ``app`` (another command is one more function).
 `main` runs the app and turns every problem with the user's input (a missing file, a bad
@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -28,7 +29,10 @@ from rich.text import Text
 
 import chainrule as cr
 from chainrule import data as datasets
+from chainrule.checkpoint import checkpoints
 from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.safefile import atomic_write
+from chainrule.training import _interval
 
 app = typer.Typer(
     name="chainrule",
@@ -49,6 +53,7 @@ class CLIError(Exception):
     """A problem with the user's input; the message names it and the fix."""
 
 
+RUN_OPTIONS = "run.json"  # the options of a checkpointed run, read by --resume
 DATA_HELP = (
     "digits, fashion-mnist, xor, circles, moons, spiral, gaussians, plane, or a path to a .csv file "
     "with a header row"
@@ -398,6 +403,7 @@ def _plot_confusion(cm: np.ndarray, classes: Sequence[Any], path: Path) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[str, typer.Option(help=f"data set: {DATA_HELP}")] = "digits",
     data_dir: DataDirOpt = None,
     target: TargetOpt = None,
@@ -455,8 +461,26 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="overwrite files in an existing run directory")
     ] = False,
+    checkpoint_every: Annotated[
+        str | None,
+        typer.Option(
+            help="save the training state in --out every N epochs, or every 90s, 10m, 1h (then "
+            "--resume continues the run after a crash or Ctrl+C)",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="continue the checkpointed run in this directory, with its settings", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Train a network and write model.safetensors, history.json, metrics.json and plots into --out."""
+    if resume is not None and ctx is not None:  # run this command again with the run's own settings
+        train(None, **_stored_options(ctx, resume), resume=resume)  # type: ignore[arg-type]
+        return
+    options = {k: v for k, v in locals().items() if k not in ("ctx", "resume", "force", "out")}
     given = {"layers": layers, "activation": activation, "loss": loss, "optimizer": optimizer}
     settings = _settings(preset, {**given, "batch_size": batch_size, "lr": lr, "epochs": epochs})
     if schedule not in ("constant", "cosine"):
@@ -469,7 +493,13 @@ def train(
         raise CLIError(f"--weight-decay must be a number ≥ 0, got {weight_decay}: e.g. --weight-decay 0.0001")
     if early_stopping < 0:
         raise CLIError(f"--early-stopping must be a patience ≥ 0 (0: off), got {early_stopping}")
-    run = _run_dir(out, force)
+    every = _checkpoint_every(checkpoint_every)
+    if resume is not None:
+        run = resume
+    else:
+        run = _run_dir(out, force)
+        if every is not None:
+            _save_options(run, options, force)
 
     downloads = _DownloadBar()
     try:
@@ -537,6 +567,17 @@ def train(
             validation_data=(X_val, y_val) if len(y_val) else None,
             early_stopping=early_stopping or None,
             callbacks=[progress],
+            checkpoint=None if every is None else run,
+            checkpoint_every=every,
+            resume=resume is not None,
+        )
+    except cr.TrainingInterrupted as e:
+        progress.bar.stop()
+        name = signal.Signals(e.signal).name
+        _error(
+            f"{name}: training stopped, its state saved in {e.checkpoint}; continue it with: "
+            f"chainrule train --resume {run}",
+            128 + e.signal,
         )
     finally:
         progress.bar.stop()
@@ -566,7 +607,7 @@ def train(
             metrics.update({f"{split}_{k}": v for k, v in network.evaluate(X, y).items()})
             if ds.classes is None:
                 metrics.update({f"{split}_{k}": v for k, v in _regression_figures(network, X, y).items()})
-    _write_run(run, network, history, metrics, ds.classes, X_test, y_test, force)
+    _write_run(run, network, history, metrics, ds.classes, X_test, y_test, force or resume is not None)
     console.print(_summary(metrics, ds.classes is not None))
     files = "model.safetensors, history.json, metrics.json, curves.png"
     console.print(
@@ -574,6 +615,62 @@ def train(
         soft_wrap=True,
         markup=False,
     )
+
+
+def _checkpoint_every(text: str | None) -> int | str | None:
+    """--checkpoint-every: a number of epochs, or a time interval (90s, 10m, 1h)."""
+    if text is None:
+        return None
+    every: int | str = int(text) if text.strip().isdigit() else text
+    try:
+        _interval(every)
+    except ValueError:
+        raise CLIError(
+            f"--checkpoint-every must be a number of epochs ≥ 1 or a time such as 90s, 10m, 1h, got {text!r}"
+        ) from None
+    return every
+
+
+def _save_options(run: Path, options: dict[str, Any], force: bool) -> None:
+    """The options of a checkpointed run, in RUN/run.json, for --resume (paths made absolute)."""
+    stored = {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in options.items()}
+    if datasets.is_csv(options["data"]):
+        stored["data"] = str(Path(options["data"]).resolve())
+    run.mkdir(parents=True, exist_ok=True)
+    if checkpoints(run):
+        raise CLIError(
+            f"{run} holds checkpoints of an earlier run: continue it with chainrule train --resume {run}, "
+            "or choose another --out"
+        )
+    atomic_write(run / RUN_OPTIONS, (json.dumps(stored, indent=1) + "\n").encode(), overwrite=force)
+
+
+def _stored_options(ctx: typer.Context, run: Path) -> dict[str, Any]:
+    """The options RUN/run.json holds, for --resume (which takes no other option)."""
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name != "resume" and getattr(ctx.get_parameter_source(p.name or ""), "name", "") != "DEFAULT"
+    ]
+    if given:
+        raise CLIError(
+            f"--resume continues the run with the settings it started with: leave out {', '.join(given)}"
+        )
+    path = run / RUN_OPTIONS
+    if not path.is_file():
+        raise CLIError(
+            f"{run} is not a checkpointed run (it has no {RUN_OPTIONS}): give the --out of a "
+            "chainrule train --checkpoint-every run"
+        )
+    try:
+        stored = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        stored = None
+    expected = {p.name for p in ctx.command.params} - {"resume", "force", "out"}
+    if not isinstance(stored, dict) or stored.keys() != expected:
+        raise CLIError(f"{path} is not as chainrule train wrote it: start the run again")
+    stored["data_dir"] = None if stored["data_dir"] is None else Path(stored["data_dir"])
+    return {**stored, "out": run, "force": False}
 
 
 def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
@@ -810,6 +907,51 @@ def explain(
         sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
     else:
         console.print(result.render(max_terms=max(terms, 1)), markup=False, soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------------ export
+@app.command()
+def export(
+    model: ModelArg,
+    onnx: Annotated[Path, typer.Option("--onnx", help="write the ONNX graph here (e.g. model.onnx)")],
+    force: Annotated[bool, typer.Option("--force", help="overwrite --onnx if it exists")] = False,
+) -> None:
+    """Export a model's forward pass (with its standardisation and class labels) as an ONNX graph."""
+    network = _load_model(model)
+    if onnx.exists() and not force:
+        raise CLIError(f"{onnx} exists: pass --force to overwrite it, or choose another --onnx")
+    try:
+        from chainrule import onnx as onnx_export
+
+        onnx_export.export(network, onnx, overwrite=force)
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] != "onnx":
+            raise
+        raise CLIError(
+            f"ONNX export needs the onnx package ({e.name} is missing): pip install 'chainrule[onnx]'"
+        ) from None
+    console.print(f"wrote {onnx}: input 'input' (float32, N×{network.n_features})", markup=False)
+
+
+# -------------------------------------------------------------------------------- playground
+@app.command()
+def playground(
+    port: Annotated[int, typer.Option(help="port to serve on (0: any free port)")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="address to bind; 127.0.0.1 is this machine only, 0.0.0.0 every network")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the web playground (watch every a, δ and ∂C/∂w while a network learns) until Ctrl+C."""
+    try:
+        from chainrule.playground import serve
+    except ModuleNotFoundError as e:
+        raise CLIError(str(e)) from None
+    try:
+        serve(host, port)
+    except OSError as e:  # the port is taken, the address is not this machine's
+        raise CLIError(e.strerror or str(e)) from None
+    except KeyboardInterrupt:  # Ctrl+C, uvicorn's way to stop: a normal end (SIGTERM ends it by the signal)
+        console.print("playground stopped", markup=False)
 
 
 # -------------------------------------------------------------------------------------- main
