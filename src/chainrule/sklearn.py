@@ -682,32 +682,6 @@ class _BaseMLP(BaseEstimator):
                 setattr(est, k, v)
         return est
 
-    def __getstate__(self) -> dict[str, Any]:
-        # A pickle would copy each layer's W and b apart from the network's flat arrays (they are
-        # views): keep the network as its description and one flat array instead.
-        state = dict(super().__getstate__())
-        state.pop("_optimizer", None)
-        net = state.pop("network_", None)
-        if net is not None:
-            state["_network_state"] = (
-                net.config(),
-                net.flat_params.copy(),
-                net.metadata,
-                net.rng.bit_generator.state,
-            )
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        saved = state.pop("_network_state", None)
-        super().__setstate__(state)
-        if saved is not None:
-            config, params, metadata, rng_state = saved
-            self.network_ = Network.from_config(config)
-            self.network_.flat_params[...] = params
-            self.network_.metadata = metadata
-            self.network_.rng.bit_generator.state = rng_state
-            self._optimizer = None
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
