@@ -188,7 +188,7 @@ class _ProgressBar:
 
             self.progress = Progress(
                 TextColumn(name),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TextColumn(unit + "  {task.fields[figures]}"),
                 TimeElapsedColumn(),
