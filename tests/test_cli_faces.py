@@ -227,3 +227,69 @@ def test_checkpoint_and_resume_bad_input(tmp_path, capsys, monkeypatch):
     (tmp_path / "run" / "run.json").write_text("{}")
     status, _, err = call(capsys, "train", "--resume", "run")
     assert "run.json is not as chainrule train wrote it" in one_error_line(status, err)
+
+
+# ------------------------------------------------------- bad input (docs/reliability.md, C2–C7)
+def test_bad_csv_files_are_one_line_naming_row_and_column(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "word.csv": (
+            "a,b,y\n1,2,0\n2,red,1\n3,4,1\n",
+            "word.csv, line 3: column 'b' is not a number ('red')",
+        ),
+        "short.csv": (
+            "a,b,y\n1,2,0\n2,1\n3,4,1\n",
+            "short.csv, line 3: 2 values but the header has 3 columns",
+        ),
+        "long.csv": ("a,b,y\n1,2,0\n2,3,1,5\n", "long.csv, line 3: 4 values but the header has 3 columns"),
+        "header.csv": ("a,b,y\n", "header.csv has no data rows: give a header row and at least one row"),
+        "empty.csv": ("", "empty.csv has no data rows"),
+    }
+    for name, (text, message) in files.items():
+        (tmp_path / name).write_text(text)
+        status, out, err = call(capsys, "train", "--data", name, "--out", "run")
+        assert message in one_error_line(status, err), name
+        assert out == "" and not (tmp_path / "run").exists()  # refused before anything is written
+    status, _, err = call(capsys, "train", "--data", "word.csv", "--target", "colour")
+    assert "has no column 'colour' (columns: a, b, y): pass --target" in one_error_line(status, err)
+
+
+def test_outputs_are_checked_before_training_and_never_overwritten(model, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = call(capsys, "train", "--data", "xor", "--out", "/sys/chainrule-run")
+    assert "cannot create the run directory /sys/chainrule-run" in one_error_line(status, err)
+    assert "training" not in out  # before training, not after it
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_text("keep me")
+    status, _, err = call(capsys, "train", "--data", "xor", "--out", "run")
+    assert "exists and is not empty: pass --force" in one_error_line(status, err)
+    path, pets = model
+    (tmp_path / "p.csv").write_text("keep me too")
+    status, _, err = call(capsys, "predict", path, pets, "--output", "p.csv")
+    assert "p.csv exists: pass --force" in one_error_line(status, err)
+    assert (tmp_path / "run" / "model.safetensors").read_text() == "keep me"
+    assert (tmp_path / "p.csv").read_text() == "keep me too"
+
+
+def test_damaged_and_hostile_model_files_given_to_predict(model, tmp_path, capsys):
+    path, pets = model
+    good = path.read_bytes()
+    flipped = bytearray(good)
+    flipped[-5] ^= 0x10  # one bit of a weight
+    hostile = (2**60).to_bytes(8, "little") + b"{}"  # a header that claims an exabyte
+    cases = {
+        "truncated": (good[: len(good) // 2], "it is truncated or corrupted"),
+        "flipped": (bytes(flipped), "checksum does not match"),
+        "hostile": (hostile, "is not a readable chainrule file"),
+        "pickle": (
+            b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94.",
+            "its header claims",
+        ),
+    }
+    for name, (data, message) in cases.items():
+        bad = tmp_path / f"{name}.safetensors"
+        bad.write_bytes(data)
+        status, out, err = call(capsys, "predict", bad, pets)
+        line = one_error_line(status, err)
+        assert message in line and "give a model.safetensors written by chainrule train" in line, name
+        assert out == ""

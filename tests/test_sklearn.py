@@ -368,3 +368,16 @@ def test_bad_data_gets_clear_errors(rng):
         with pytest.raises(ConvergenceWarning, match=r"Maximum iterations \(2\)"):
             MLPClassifier((4,), max_iter=2, tol=0).fit(X, y)
     assert math.isfinite(est.loss_)
+
+
+def test_score_with_labels_never_seen_counts_them_wrong_as_scikit_learn_does(rng):
+    """docs/reliability.md E2: partial_fit refuses unseen labels (naming them); score counts
+    them as errors, as scikit-learn's accuracy does."""
+    X, y = rng.normal(size=(20, 3)), np.array(["a", "b"] * 10, dtype=object)
+    est = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    unseen = y.copy()
+    unseen[:4] = "zebra"
+    right = est.predict(X) == y
+    assert est.score(X, unseen) == pytest.approx(right[4:].sum() / 20)
+    with pytest.raises(ValueError, match=r"not seen in the first fit: \['zebra'\]"):
+        est.partial_fit(X, unseen)

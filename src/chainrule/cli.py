@@ -494,12 +494,7 @@ def train(
     if early_stopping < 0:
         raise CLIError(f"--early-stopping must be a patience ≥ 0 (0: off), got {early_stopping}")
     every = _checkpoint_every(checkpoint_every)
-    if resume is not None:
-        run = resume
-    else:
-        run = _run_dir(out, force)
-        if every is not None:
-            _save_options(run, options, force)
+    run = resume if resume is not None else _run_dir(out, force)
 
     downloads = _DownloadBar()
     try:
@@ -528,6 +523,8 @@ def train(
         network = _build(ds, settings, dropout=dropout, dtype=dtype, seed=seed)
     except ValueError as e:
         raise CLIError(str(e)) from None
+    if resume is None:  # before training, not after it: a directory we cannot write to fails now
+        _prepare_run(run, options if every is not None else None, force)
     sizes = [network.n_features, *settings["hidden"], network.n_outputs]
     network.metadata = {
         **ds.metadata(),
@@ -631,17 +628,27 @@ def _checkpoint_every(text: str | None) -> int | str | None:
     return every
 
 
-def _save_options(run: Path, options: dict[str, Any], force: bool) -> None:
-    """The options of a checkpointed run, in RUN/run.json, for --resume (paths made absolute)."""
-    stored = {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in options.items()}
-    if datasets.is_csv(options["data"]):
-        stored["data"] = str(Path(options["data"]).resolve())
-    run.mkdir(parents=True, exist_ok=True)
+def _prepare_run(run: Path, options: dict[str, Any] | None, force: bool) -> None:
+    """Create the run directory and check that it can be written; for a checkpointed run, keep
+    its options in RUN/run.json for --resume (paths made absolute)."""
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(
+            f"cannot create the run directory {run} ({e.strerror}): choose another --out"
+        ) from None
+    if not os.access(run, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write in the run directory {run}: choose another --out")
+    if options is None:
+        return
     if checkpoints(run):
         raise CLIError(
             f"{run} holds checkpoints of an earlier run: continue it with chainrule train --resume {run}, "
             "or choose another --out"
         )
+    stored = {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in options.items()}
+    if datasets.is_csv(options["data"]):
+        stored["data"] = str(Path(options["data"]).resolve())
     atomic_write(run / RUN_OPTIONS, (json.dumps(stored, indent=1) + "\n").encode(), overwrite=force)
 
 
