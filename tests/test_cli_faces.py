@@ -5,6 +5,7 @@ subprocesses of the console script."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -224,9 +225,11 @@ def test_checkpoint_and_resume_bad_input(tmp_path, capsys, monkeypatch):
     before = _weights(tmp_path / "run" / "model.safetensors")
     status, _, _ = call(capsys, "train", "--resume", "run")  # a finished run: nothing more to do
     assert status == 0 and _weights(tmp_path / "run" / "model.safetensors") == before
-    (tmp_path / "run" / "run.json").write_text("{}")
-    status, _, err = call(capsys, "train", "--resume", "run")
-    assert "run.json is not as chainrule train wrote it" in one_error_line(status, err)
+    stored = json.loads((tmp_path / "run" / "run.json").read_text())
+    for damaged in ("{}", "[", json.dumps({**stored, "epochs": "many"})):
+        (tmp_path / "run" / "run.json").write_text(damaged)
+        status, _, err = call(capsys, "train", "--resume", "run")
+        assert "run.json is not as chainrule train wrote it" in one_error_line(status, err)
 
 
 # ------------------------------------------------------- bad input (docs/reliability.md, C2–C7)

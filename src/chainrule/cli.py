@@ -478,7 +478,7 @@ def train(
 ) -> None:
     """Train a network and write model.safetensors, history.json, metrics.json and plots into --out."""
     if resume is not None and ctx is not None:  # run this command again with the run's own settings
-        train(None, **_stored_options(ctx, resume), resume=resume)  # type: ignore[arg-type]
+        train(None, **{**_stored_options(ctx, resume), "resume": resume})  # type: ignore[arg-type]
         return
     options = {k: v for k, v in locals().items() if k not in ("ctx", "resume", "force", "out")}
     given = {"layers": layers, "activation": activation, "loss": loss, "optimizer": optimizer}
@@ -669,15 +669,26 @@ def _stored_options(ctx: typer.Context, run: Path) -> dict[str, Any]:
             f"{run} is not a checkpointed run (it has no {RUN_OPTIONS}): give the --out of a "
             "chainrule train --checkpoint-every run"
         )
+    damaged = CLIError(f"{path} is not as chainrule train wrote it: start the run again")
     try:
         stored = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError):
-        stored = None
-    expected = {p.name for p in ctx.command.params} - {"resume", "force", "out"}
-    if not isinstance(stored, dict) or stored.keys() != expected:
-        raise CLIError(f"{path} is not as chainrule train wrote it: start the run again")
-    stored["data_dir"] = None if stored["data_dir"] is None else Path(stored["data_dir"])
-    return {**stored, "out": run, "force": False}
+        raise damaged from None
+    params = {p.name: p for p in ctx.command.params if p.name not in ("resume", "force", "out")}
+    if not isinstance(stored, dict) or stored.keys() != params.keys():
+        raise damaged
+    # the stored options parsed again as if typed: each value checked and made its option's type
+    argv: list[str] = []
+    for name, value in stored.items():
+        if isinstance(value, bool):  # a flag
+            argv += [params[name].opts[0]] if value else []
+        elif value is not None:
+            argv += [params[name].opts[0], str(value)]
+    try:
+        options = ctx.command.make_context("train", argv, parent=ctx.parent).params
+    except _UsageError:
+        raise damaged from None
+    return {**options, "resume": None, "out": run, "force": False}
 
 
 def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
