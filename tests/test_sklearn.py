@@ -181,7 +181,10 @@ def test_more_than_scikit_learn(digits, capsys):
     ]
     assert len(est.validation_loss_curve_) == len(est.validation_scores_) == est.n_iter_
     assert est.best_validation_score_ == max(est.validation_scores_)
-    assert "MLPClassifier" in capsys.readouterr().err  # tqdm's bar
+    bar = capsys.readouterr().err  # Rich's bar on stderr, as it stands after the last epoch
+    assert (
+        "MLPClassifier" in bar and f"loss {est.loss_:.5g}  val_score {est.validation_scores_[-1]:.5g}" in bar
+    )
     hidden = est.hidden_activations(X_test[:5])
     a1 = np.maximum(X_test[:5] @ est.coefs_[0] + est.intercepts_[0], 0)
     np.testing.assert_allclose(hidden[0], a1, rtol=1e-5, atol=1e-6)
@@ -365,3 +368,16 @@ def test_bad_data_gets_clear_errors(rng):
         with pytest.raises(ConvergenceWarning, match=r"Maximum iterations \(2\)"):
             MLPClassifier((4,), max_iter=2, tol=0).fit(X, y)
     assert math.isfinite(est.loss_)
+
+
+def test_score_with_labels_never_seen_counts_them_wrong_as_scikit_learn_does(rng):
+    """docs/reliability.md E2: partial_fit refuses unseen labels (naming them); score counts
+    them as errors, as scikit-learn's accuracy does."""
+    X, y = rng.normal(size=(20, 3)), np.array(["a", "b"] * 10, dtype=object)
+    est = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    unseen = y.copy()
+    unseen[:4] = "zebra"
+    right = est.predict(X) == y
+    assert est.score(X, unseen) == pytest.approx(right[4:].sum() / 20)
+    with pytest.raises(ValueError, match=r"not seen in the first fit: \['zebra'\]"):
+        est.partial_fit(X, unseen)

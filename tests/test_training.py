@@ -239,3 +239,25 @@ def test_bit_identical_across_processes():
     runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
             for _ in range(2)}  # fmt: skip
     assert len(runs) == 1
+
+
+def test_a_pickled_network_is_whole_and_still_trains(rng):
+    import copy
+    import pickle
+
+    net = cr.Network.from_sizes([4, 6, 3], "tanh", dropout=0.2, seed=3)
+    net.metadata = {"classes": ["a", "b", "c"]}
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    cr.fit(net, X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
+    for back in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert back.config() == net.config() and back.metadata == net.metadata
+        np.testing.assert_array_equal(back.flat_params, net.flat_params)
+        for p, g in zip(back.parameters(), back.gradients(), strict=True):  # views, not detached copies
+            assert np.shares_memory(p, back.flat_params) and np.shares_memory(g, back.flat_grads)
+        assert not np.shares_memory(back.flat_params, net.flat_params)
+        # the same generator state: the same shuffling and dropout, hence the same next epochs
+        twin = net.copy()
+        cr.fit(back, X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
+        cr.fit(twin, X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
+        np.testing.assert_array_equal(back.flat_params, twin.flat_params)
+        assert not np.array_equal(back.flat_params, net.flat_params)  # it trained

@@ -1,4 +1,4 @@
-"""The command line: ``chainrule train | evaluate | predict | gradcheck | explain``.
+"""The command line: ``chainrule train | evaluate | predict | gradcheck | explain | export | playground``.
 
 Each command is one function of the Typer app ``app`` (another command is one more function).
 `main` runs the app and turns every problem with the user's input (a missing file, a bad
@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import time
 import traceback
@@ -29,7 +30,10 @@ from rich.text import Text
 
 import chainrule as cr
 from chainrule import data as datasets
+from chainrule.checkpoint import checkpoints
 from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.safefile import atomic_write
+from chainrule.training import _interval
 
 app = typer.Typer(
     name="chainrule",
@@ -74,6 +78,7 @@ def _mpi_world() -> Any:
     return _comm
 
 
+RUN_OPTIONS = "run.json"  # the options of a checkpointed run, read by --resume
 DATA_HELP = (
     "digits, fashion-mnist, xor, circles, moons, spiral, gaussians, plane, or a path to a .csv file "
     "with a header row"
@@ -423,6 +428,7 @@ def _plot_confusion(cm: np.ndarray, classes: Sequence[Any], path: Path) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[str, typer.Option(help=f"data set: {DATA_HELP}")] = "digits",
     data_dir: DataDirOpt = None,
     target: TargetOpt = None,
@@ -480,12 +486,31 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="overwrite files in an existing run directory")
     ] = False,
+    checkpoint_every: Annotated[
+        str | None,
+        typer.Option(
+            help="save the training state in --out every N epochs, or every 90s, 10m, 1h (then "
+            "--resume continues the run after a crash or Ctrl+C)",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="continue the checkpointed run in this directory, with its settings", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Train a network and write model.safetensors, history.json, metrics.json and plots into --out.
 
     Under mpiexec -n N (or srun), the N processes train one model together (docs/distributed.md)."""
+    if resume is not None and ctx is not None:  # run this command again with the run's own settings
+        train(None, **{**_stored_options(ctx, resume), "resume": resume})  # type: ignore[arg-type]
+        return
+    options = {k: v for k, v in locals().items() if k not in ("ctx", "resume", "force", "out")}
     comm = _mpi_world()  # first: from here on an error on any rank aborts them all
-    if comm is not None and comm.rank > 0:
+    root = comm is None or comm.rank == 0
+    if not root:
         console.quiet = True  # rank 0 prints and writes the files
     given = {"layers": layers, "activation": activation, "loss": loss, "optimizer": optimizer}
     settings = _settings(preset, {**given, "batch_size": batch_size, "lr": lr, "epochs": epochs})
@@ -499,7 +524,10 @@ def train(
         raise CLIError(f"--weight-decay must be a number ≥ 0, got {weight_decay}: e.g. --weight-decay 0.0001")
     if early_stopping < 0:
         raise CLIError(f"--early-stopping must be a patience ≥ 0 (0: off), got {early_stopping}")
-    run = _run_dir(out, force) if comm is None or comm.rank == 0 else Path()
+    every = _checkpoint_every(checkpoint_every)
+    run = resume if resume is not None else _run_dir(out, force) if root else Path()
+    if comm is not None:  # every rank resumes from the checkpoints rank 0 writes there
+        run = Path(comm.bcast(str(run), root=0))
 
     downloads = _DownloadBar()
     try:
@@ -528,6 +556,8 @@ def train(
         network = _build(ds, settings, dropout=dropout, dtype=dtype, seed=seed)
     except ValueError as e:
         raise CLIError(str(e)) from None
+    if resume is None and root:  # before training, not after it: a directory we cannot write to fails now
+        _prepare_run(run, options if every is not None else None, force)
     sizes = [network.n_features, *settings["hidden"], network.n_outputs]
     network.metadata = {
         **ds.metadata(),
@@ -562,6 +592,9 @@ def train(
         "optimizer": opt,
         "validation_data": (X_val, y_val) if len(y_val) else None,
         "early_stopping": early_stopping or None,
+        "checkpoint": None if every is None else run,
+        "checkpoint_every": every,
+        "resume": resume is not None,
     }
     try:
         if comm is None:
@@ -570,10 +603,18 @@ def train(
             history = _fit_distributed(
                 network, comm, (X_train, y_train), (X_val, y_val), progress, fit_kwargs
             )
+    except cr.TrainingInterrupted as e:
+        progress.bar.stop()
+        name = signal.Signals(e.signal).name
+        _error(
+            f"{name}: training stopped, its state saved in {e.checkpoint}; continue it with: "
+            f"chainrule train --resume {run}",
+            128 + e.signal,
+        )
     finally:
         progress.bar.stop()
     seconds = time.perf_counter() - start
-    if comm is not None and comm.rank > 0:
+    if not root:
         return  # the weights are rank 0's, bit for bit: it evaluates and writes the run
 
     metrics: dict[str, Any] = {
@@ -600,7 +641,7 @@ def train(
             metrics.update({f"{split}_{k}": v for k, v in network.evaluate(X, y).items()})
             if ds.classes is None:
                 metrics.update({f"{split}_{k}": v for k, v in _regression_figures(network, X, y).items()})
-    _write_run(run, network, history, metrics, ds.classes, X_test, y_test, force)
+    _write_run(run, network, history, metrics, ds.classes, X_test, y_test, force or resume is not None)
     console.print(_summary(metrics, ds.classes is not None))
     files = "model.safetensors, history.json, metrics.json, curves.png"
     console.print(
@@ -630,6 +671,83 @@ def _fit_distributed(
         fit_kwargs = {**fit_kwargs, "validation_data": shard(*val)}
     callbacks = [progress] if comm.rank == 0 else []
     return distributed.fit(network, *shard(*train), comm=comm, callbacks=callbacks, **fit_kwargs)
+
+
+def _checkpoint_every(text: str | None) -> int | str | None:
+    """--checkpoint-every: a number of epochs, or a time interval (90s, 10m, 1h)."""
+    if text is None:
+        return None
+    every: int | str = int(text) if text.strip().isdigit() else text
+    try:
+        _interval(every)
+    except ValueError:
+        raise CLIError(
+            f"--checkpoint-every must be a number of epochs ≥ 1 or a time such as 90s, 10m, 1h, got {text!r}"
+        ) from None
+    return every
+
+
+def _prepare_run(run: Path, options: dict[str, Any] | None, force: bool) -> None:
+    """Create the run directory and check that it can be written; for a checkpointed run, keep
+    its options in RUN/run.json for --resume (paths made absolute)."""
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(
+            f"cannot create the run directory {run} ({e.strerror}): choose another --out"
+        ) from None
+    if not os.access(run, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write in the run directory {run}: choose another --out")
+    if options is None:
+        return
+    if checkpoints(run):
+        raise CLIError(
+            f"{run} holds checkpoints of an earlier run: continue it with chainrule train --resume {run}, "
+            "or choose another --out"
+        )
+    stored = {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in options.items()}
+    if datasets.is_csv(options["data"]):
+        stored["data"] = str(Path(options["data"]).resolve())
+    atomic_write(run / RUN_OPTIONS, (json.dumps(stored, indent=1) + "\n").encode(), overwrite=force)
+
+
+def _stored_options(ctx: typer.Context, run: Path) -> dict[str, Any]:
+    """The options RUN/run.json holds, for --resume (which takes no other option)."""
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name != "resume" and getattr(ctx.get_parameter_source(p.name or ""), "name", "") != "DEFAULT"
+    ]
+    if given:
+        raise CLIError(
+            f"--resume continues the run with the settings it started with: leave out {', '.join(given)}"
+        )
+    path = run / RUN_OPTIONS
+    if not path.is_file():
+        raise CLIError(
+            f"{run} is not a checkpointed run (it has no {RUN_OPTIONS}): give the --out of a "
+            "chainrule train --checkpoint-every run"
+        )
+    damaged = CLIError(f"{path} is not as chainrule train wrote it: start the run again")
+    try:
+        stored = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise damaged from None
+    params = {p.name: p for p in ctx.command.params if p.name not in ("resume", "force", "out")}
+    if not isinstance(stored, dict) or stored.keys() != params.keys():
+        raise damaged
+    # the stored options parsed again as if typed: each value checked and made its option's type
+    argv: list[str] = []
+    for name, value in stored.items():
+        if isinstance(value, bool):  # a flag
+            argv += [params[name].opts[0]] if value else []
+        elif value is not None:
+            argv += [params[name].opts[0], str(value)]
+    try:
+        options = ctx.command.make_context("train", argv, parent=ctx.parent).params
+    except _UsageError:
+        raise damaged from None
+    return {**options, "resume": None, "out": run, "force": False}
 
 
 def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
@@ -866,6 +984,51 @@ def explain(
         sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
     else:
         console.print(result.render(max_terms=max(terms, 1)), markup=False, soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------------ export
+@app.command()
+def export(
+    model: ModelArg,
+    onnx: Annotated[Path, typer.Option("--onnx", help="write the ONNX graph here (e.g. model.onnx)")],
+    force: Annotated[bool, typer.Option("--force", help="overwrite --onnx if it exists")] = False,
+) -> None:
+    """Export a model's forward pass (with its standardisation and class labels) as an ONNX graph."""
+    network = _load_model(model)
+    if onnx.exists() and not force:
+        raise CLIError(f"{onnx} exists: pass --force to overwrite it, or choose another --onnx")
+    try:
+        from chainrule import onnx as onnx_export
+
+        onnx_export.export(network, onnx, overwrite=force)
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] != "onnx":
+            raise
+        raise CLIError(
+            f"ONNX export needs the onnx package ({e.name} is missing): pip install 'chainrule[onnx]'"
+        ) from None
+    console.print(f"wrote {onnx}: input 'input' (float32, N×{network.n_features})", markup=False)
+
+
+# -------------------------------------------------------------------------------- playground
+@app.command()
+def playground(
+    port: Annotated[int, typer.Option(help="port to serve on (0: any free port)")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="address to bind; 127.0.0.1 is this machine only, 0.0.0.0 every network")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the web playground (watch every a, δ and ∂C/∂w while a network learns) until Ctrl+C."""
+    try:
+        from chainrule.playground import serve
+    except ModuleNotFoundError as e:
+        raise CLIError(str(e)) from None
+    try:
+        serve(host, port)
+    except OSError as e:  # the port is taken, the address is not this machine's
+        raise CLIError(e.strerror or str(e)) from None
+    except KeyboardInterrupt:  # Ctrl+C, uvicorn's way to stop: a normal end (SIGTERM ends it by the signal)
+        console.print("playground stopped", markup=False)
 
 
 # -------------------------------------------------------------------------------------- main

@@ -300,14 +300,17 @@ class Network:
 
     def astype(self, dtype: Any) -> Network:
         """A copy of this network computing in ``dtype`` (the weights cast to it)."""
-        other = Network.from_config({**self.config(), "dtype": as_dtype(dtype).name})
-        other.flat_params[...] = self.flat_params
-        other.rng.bit_generator.state = self.rng.bit_generator.state
-        other.metadata = dict(self.metadata)
-        return other
+        config = {**self.config(), "dtype": as_dtype(dtype).name}
+        return _rebuild(config, self.flat_params, dict(self.metadata), self.rng.bit_generator.state)
 
     def copy(self) -> Network:
         return self.astype(self.dtype)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle (and `copy.deepcopy`) as description, weights, metadata and generator state:
+        the rebuilt network's W and b are views of its ``flat_params`` again, where a pickle of
+        the attributes would bring each back as a detached copy."""
+        return _rebuild, (self.config(), self.flat_params, self.metadata, self.rng.bit_generator.state)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -429,3 +432,15 @@ class Network:
         if self.loss.classifier:
             result["accuracy"] = correct / len(X)
         return result
+
+
+def _rebuild(
+    config: dict[str, Any], flat_params: Array, metadata: dict[str, Any], rng_state: dict
+) -> Network:
+    """A network of ``config`` holding a copy of ``flat_params``, ``metadata`` and the generator
+    state (`Network.astype`, `Network.__reduce__`)."""
+    network = Network.from_config(config)
+    network.flat_params[...] = flat_params
+    network.metadata = metadata
+    network.rng.bit_generator.state = rng_state
+    return network

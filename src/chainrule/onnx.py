@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 from chainrule.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.layers import Dense, Dropout
 from chainrule.network import Network
+from chainrule.safefile import atomic_write
 
 OPSET = 17
 _OPS = {ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", LeakyReLU: "LeakyRelu", Softmax: "Softmax"}
@@ -163,18 +163,4 @@ def export(model: Any, path: str | os.PathLike[str], *, opset: int = OPSET, over
     """Write the ONNX graph of a network or fitted estimator to ``path`` (see the module doc).
 
     An existing file is replaced only with ``overwrite=True``; the file is written atomically."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or choose another path")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory {path.parent} does not exist: create it first")
-    data = to_onnx(model, opset=opset).SerializeToString()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, to_onnx(model, opset=opset).SerializeToString(), overwrite=overwrite)

@@ -38,7 +38,6 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm import tqdm
 
 from chainrule.activations import Activation
 from chainrule.base import Array
@@ -177,6 +176,47 @@ class _L2:
 
 
 # ----------------------------------------------------------------------------- the estimators
+class _ProgressBar:
+    """With ``verbose=True``, a Rich progress bar on stderr (as the command line's): iterations
+    done, the last loss and validation figures, the time; otherwise nothing at all."""
+
+    def __init__(self, name: str, total: int, unit: str, enabled: bool) -> None:
+        self.progress: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn(name),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn(unit + "  {task.fields[figures]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True, highlight=False),
+            )
+            self.task = self.progress.add_task(name, total=total, figures="")
+
+    def __enter__(self) -> _ProgressBar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, figures: dict[str, str]) -> None:
+        """One more iteration done, with its figures (loss, val_score, ...)."""
+        if self.progress is not None:
+            text = "  ".join(f"{k} {v}" for k, v in figures.items())
+            self.progress.update(self.task, advance=1, figures=text)
+
+    def write(self, message: str) -> None:
+        """A line above the bar."""
+        if self.progress is not None:
+            self.progress.console.print(message, markup=False, soft_wrap=True)
+
+
 class _BaseMLP(BaseEstimator):
     """What `MLPClassifier` and `MLPRegressor` share: parameters, the training loops, files."""
 
@@ -421,7 +461,7 @@ class _BaseMLP(BaseEstimator):
         buffers = [np.empty((size, *a.shape[1:]), dtype=a.dtype) for a in arrays] if gather else []
         order = np.arange(n)
         l2 = _L2(net, self.alpha)
-        bar = tqdm(total=self.max_iter, disable=not self.verbose, unit="epoch", desc=type(self).__name__)
+        bar = _ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose)
         self.n_iter_ = 0
         with bar:
             for _ in range(self.max_iter):
@@ -461,7 +501,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             np.copyto(net.flat_params, self._best_params)
 
-    def _end_of_epoch(self, val: tuple[Array, Array, Array | None] | None, bar: Any) -> bool:
+    def _end_of_epoch(self, val: tuple[Array, Array, Array | None] | None, bar: _ProgressBar) -> bool:
         """scikit-learn's rules after an epoch: track the best loss or validation score, update
         the learning rate, and say whether to stop."""
         net, opt, tol = self.network_, self._optimizer, self.tol
@@ -480,8 +520,7 @@ class _BaseMLP(BaseEstimator):
             worse = self.loss_ > self.best_loss_ - tol
             self.best_loss_ = min(self.best_loss_, self.loss_)
         self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
-        bar.set_postfix(postfix, refresh=False)
-        bar.update()
+        bar.update(postfix)
         if isinstance(opt, SGD) and self.learning_rate == "invscaling":
             opt.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
         if self._no_improvement_count <= self.n_iter_no_change:
@@ -536,14 +575,11 @@ class _BaseMLP(BaseEstimator):
             return value, net.flat_grads.astype(np.float64)
 
         self.loss_curve_ = []
-        with tqdm(
-            total=self.max_iter, disable=not self.verbose, unit="iter", desc=type(self).__name__
-        ) as bar:
+        with _ProgressBar(type(self).__name__, self.max_iter, "iterations", self.verbose) as bar:
 
             def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
                 self.loss_curve_.append(float(intermediate_result.fun))
-                bar.set_postfix(loss=f"{intermediate_result.fun:.5g}", refresh=False)
-                bar.update()
+                bar.update({"loss": f"{intermediate_result.fun:.5g}"})
 
             result = scipy.optimize.minimize(
                 loss_and_grad,
@@ -681,32 +717,6 @@ class _BaseMLP(BaseEstimator):
             if k in cls._FITTED:
                 setattr(est, k, v)
         return est
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A pickle would copy each layer's W and b apart from the network's flat arrays (they are
-        # views): keep the network as its description and one flat array instead.
-        state = dict(super().__getstate__())
-        state.pop("_optimizer", None)
-        net = state.pop("network_", None)
-        if net is not None:
-            state["_network_state"] = (
-                net.config(),
-                net.flat_params.copy(),
-                net.metadata,
-                net.rng.bit_generator.state,
-            )
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        saved = state.pop("_network_state", None)
-        super().__setstate__(state)
-        if saved is not None:
-            config, params, metadata, rng_state = saved
-            self.network_ = Network.from_config(config)
-            self.network_.flat_params[...] = params
-            self.network_.metadata = metadata
-            self.network_.rng.bit_generator.state = rng_state
-            self._optimizer = None
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
