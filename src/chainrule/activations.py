@@ -16,6 +16,8 @@ import numpy as np
 
 from chainrule.base import Array, Layer
 
+_BOOL = np.dtype(bool)
+
 
 class Activation(Layer):
     """a = σ(z), element-wise (Softmax: row-wise). Keeps ``z`` and ``a`` of the last forward pass."""
@@ -101,10 +103,11 @@ class ReLU(Activation):
     name = "relu"
 
     def _sigma(self, z: Array, out: Array) -> None:
-        np.maximum(z, 0, out=out)
+        # max(z, 0), against a row of zeros: numpy's maximum is 2× slower with the scalar 0
+        np.maximum(z, self._buffer("0", z.shape[1:], z.dtype, fill=0), out=out)
 
     def _times_derivative(self, grad: Array) -> None:
-        on = self._buffer("z>0", self.z.shape, np.dtype(bool))
+        on = self._buffer("z>0", self.z.shape, _BOOL)
         np.greater(self.z, 0, out=on)
         np.multiply(grad, on, out=grad)  # 20× faster than np.copyto(grad, 0, where=~on)
 
@@ -147,17 +150,27 @@ class Softmax(Activation):
     log_sum_exp: Array
 
     def _sigma(self, z: Array, out: Array) -> None:
-        n = z.shape[0]
+        n, k = z.shape
         m = self._buffer("max", (n,), z.dtype)
-        s = self._buffer("sum", (n,), z.dtype)
-        np.max(z, axis=1, out=m)  # subtracting the row max: e^(z - m) never overflows
+        s = self.log_sum_exp = self._buffer("lse", (n,), z.dtype)
+        self._row_max(z, m)  # subtracting the row max m: e^(z − m) never overflows
         np.subtract(z, m[:, None], out=out)
         np.exp(out, out=out)
-        np.sum(out, axis=1, out=s)
+        np.matmul(out, self._buffer("ones", (k,), z.dtype, fill=1), out=s)  # s = Σ_j e^(z_j − m)
         out /= s[:, None]
-        self.log_sum_exp = self._buffer("lse", (n,), z.dtype)
-        np.log(s, out=self.log_sum_exp)
-        self.log_sum_exp += m
+        np.log(s, out=s)
+        s += m  # log Σ_j e^(z_j) = m + log s
+
+    def _row_max(self, z: Array, out: Array) -> None:
+        """max_j z_nj. NumPy reduces short rows slowly (8× slower than needed for 10 classes):
+        with a few columns, take the max down the rows of a contiguous copy of zᵀ instead."""
+        n, k = z.shape
+        if k > 64:
+            z.max(axis=1, out=out)
+            return
+        zT = self._buffer("zT", (n, k), z.dtype).reshape(k, n)  # contiguous: a view, no copy
+        np.copyto(zT, z.T)
+        zT.max(axis=0, out=out)
 
     def derivative(self) -> Array:
         """The diagonal ∂a_k/∂z_k = a_k (1 − a_k) of the Jacobian (its off-diagonal is −a_k a_j)."""

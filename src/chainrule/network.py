@@ -359,7 +359,9 @@ class Network:
         return a
 
     def _backward(self, y: Array) -> None:
-        delta = self.loss.delta(self.output, y)  # δ^(O) = ∂L/∂z^(O)
+        self._propagate(self.loss.delta(self.output, y))  # δ^(O) = ∂L/∂z^(O)
+
+    def _propagate(self, delta: Array) -> None:
         for layer, need_input_grad in self._backward_plan:
             delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)
 
@@ -369,8 +371,8 @@ class Network:
         For trainers: X and y must come from `check_X` and `check_y` (nothing is checked here,
         so that the hot loop pays for validation once, not per batch)."""
         self._forward(X, training=True)
-        value = self.loss.value(self.output, y)
-        self._backward(y)
+        value, delta = self.loss.value_and_delta(self.output, y)
+        self._propagate(delta)
         return value
 
     def forward(self, X: Any, training: bool = False) -> Array:
@@ -391,8 +393,8 @@ class Network:
         X = self.check_X(X)
         y = self.check_y(y, len(X))
         self._forward(X, training)
-        value = self.loss.value(self.output, y)
-        self._backward(y)
+        value, delta = self.loss.value_and_delta(self.output, y)
+        self._propagate(delta)
         return value, self.gradients()
 
     # ----------------------------------------------------------------------------- inference
