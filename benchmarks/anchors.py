@@ -5,7 +5,8 @@ A trainer is built from a `Workload`, the data and the initial weights, and offe
 ``train(epochs) -> last epoch's mean loss``, ``predict_proba(X)`` and ``params()``. Each does what
 its users do: chainrule calls `chainrule.fit`, PyTorch runs the usual loop of ``nn.Linear`` layers,
 ``nn.CrossEntropyLoss`` and ``torch.optim`` over index batches of in-memory tensors, scikit-learn
-calls ``MLPClassifier.fit``.
+calls ``MLPClassifier.fit``. chainrule, the NumPy loop and PyTorch shuffle with the same generator
+(``np.random.default_rng(seed).shuffle`` of the row order, each epoch), so they see the same batches.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Chainrule:
         self.net = cr.Network.from_sizes(w.sizes, w.activation, seed=w.seed)
         for level, (W, b) in zip(self.net.levels, params, strict=True):
             level.W[...], level.b[...] = W, b
+        # fit shuffles with the network's generator: put it where the others' generators start
+        self.net.rng.bit_generator.state = np.random.default_rng(w.seed).bit_generator.state
         self.opt = cr.SGD(w.lr) if w.optimizer == "sgd" else cr.Adam(w.lr)
         self.w, self.X, self.y, self.shuffle = w, X, y, shuffle
 
@@ -114,7 +117,7 @@ class Torch:
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
         self.batch_size, self.shuffle = w.batch(len(X)), shuffle
-        self.generator = torch.Generator().manual_seed(w.seed)
+        self.order, self.rng = np.arange(len(X)), np.random.default_rng(w.seed)
 
     def train(self, epochs: int) -> float:
         n, bs = len(self.X), self.batch_size
@@ -122,7 +125,8 @@ class Torch:
         for _ in range(epochs):
             perm = None
             if self.shuffle and bs < n:
-                perm = self.torch.randperm(n, generator=self.generator)
+                self.rng.shuffle(self.order)
+                perm = self.torch.from_numpy(self.order)
             total = 0.0
             for start in range(0, n, bs):
                 if perm is None:

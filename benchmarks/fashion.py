@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import gzip
 import struct
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import chainrule as cr
+from benchmarks.timing import CLOCKS
 from benchmarks.workloads import Params, initial_params
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -59,54 +61,65 @@ def load(directory: Path = DEFAULT_DIR) -> dict[str, np.ndarray]:
     return data
 
 
-def _chainrule(data: dict, params: Params, target: float, batch: int, lr: float, epochs: int, seed: int):
-    net = cr.Network.from_sizes(SIZES, "relu", seed=seed)
-    for level, (W, b) in zip(net.levels, params, strict=True):
-        level.W[...], level.b[...] = W, b
+@dataclass(frozen=True)
+class Run:
+    """One race: the target accuracy, the training settings, the seed and the clock."""
+
+    target: float
+    batch: int
+    lr: float
+    max_epochs: int
+    seed: int
+    now: Callable[[], float]
+
+
+Reached = tuple[float, int, float] | None  # seconds, epochs, test accuracy
+
+
+def _chainrule(data: dict, params: Params, run: Run) -> Reached:
+    from benchmarks.anchors import Chainrule
+    from benchmarks.workloads import Workload
+
+    w = Workload("relu", "adam", run.batch, run.seed)
+    net = Chainrule(w, data["X_train"], data["y_train"], params, shuffle=True).net  # torch's batches
 
     class StopAtTarget(cr.Callback):
         paused, reached = 0.0, None
 
         def on_epoch_end(self, epoch: int, logs: dict) -> bool:
-            t = time.perf_counter()
+            t = run.now()
             accuracy = net.evaluate(data["X_test"], data["y_test"])["accuracy"]
-            if accuracy >= target:
+            if accuracy >= run.target:
                 self.reached = (t - start - self.paused, epoch + 1, accuracy)
-            self.paused += time.perf_counter() - t
+            self.paused += run.now() - t
             return self.reached is not None
 
     stop = StopAtTarget()
-    start = time.perf_counter()
-    cr.fit(
-        net,
-        data["X_train"],
-        data["y_train"],
-        epochs=epochs,
-        batch_size=batch,
-        optimizer=cr.Adam(lr),
-        callbacks=[stop],
-    )
+    start = run.now()
+    cr.fit(net, data["X_train"], data["y_train"], epochs=run.max_epochs, batch_size=run.batch,
+           optimizer=cr.Adam(run.lr), callbacks=[stop])  # fmt: skip
     return stop.reached
 
 
-def _torch(data: dict, params: Params, target: float, batch: int, lr: float, epochs: int, seed: int):
+def _torch(data: dict, params: Params, run: Run) -> Reached:
     import torch
 
     from benchmarks.anchors import Torch
     from benchmarks.workloads import Workload
 
-    trainer = Torch(Workload("relu", "adam", batch, seed), data["X_train"], data["y_train"], params, True)
-    trainer.opt.param_groups[0]["lr"] = lr
+    w = Workload("relu", "adam", run.batch, run.seed)
+    trainer = Torch(w, data["X_train"], data["y_train"], params, shuffle=True)
+    trainer.opt.param_groups[0]["lr"] = run.lr
     X_test, y_test = torch.from_numpy(data["X_test"]), torch.from_numpy(data["y_test"])
-    start, paused = time.perf_counter(), 0.0
-    for epoch in range(epochs):
+    start, paused = run.now(), 0.0
+    for epoch in range(run.max_epochs):
         trainer.train(1)
-        t = time.perf_counter()
+        t = run.now()
         with torch.inference_mode():
             accuracy = (trainer.model(X_test).argmax(dim=1) == y_test).float().mean().item()
-        if accuracy >= target:
+        if accuracy >= run.target:
             return (t - start - paused, epoch + 1, accuracy)
-        paused += time.perf_counter() - t
+        paused += run.now() - t
     return None
 
 
@@ -118,6 +131,7 @@ def time_to_accuracy(
     lr: float = 1e-3,
     max_epochs: int = 30,
     repeats: int = 5,
+    clock: str = "wall",
 ) -> dict[str, dict]:
     """Per anchor: the seconds, epochs and accuracy of each repeat (seed 0, 1, ...; both start
     from the same weights in a repeat), and the median seconds."""
@@ -126,7 +140,7 @@ def time_to_accuracy(
     for seed in range(repeats):
         params = initial_params(SIZES, "relu", seed)
         for anchor in results:
-            reached = runs[anchor](data, params, target, batch, lr, max_epochs, seed)
+            reached = runs[anchor](data, params, Run(target, batch, lr, max_epochs, seed, CLOCKS[clock]))
             results[anchor]["runs"].append(
                 None
                 if reached is None

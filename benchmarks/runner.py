@@ -368,7 +368,12 @@ def _fashion(args: argparse.Namespace) -> dict | None:
     anchors = [a for a in args.anchors if a in ("chainrule", "torch")]
     target = 0.5 if args.smoke else 0.88
     result = fashion.time_to_accuracy(
-        data, anchors, target=target, repeats=args.repeats, max_epochs=3 if args.smoke else 30
+        data,
+        anchors,
+        target=target,
+        repeats=args.repeats,
+        max_epochs=3 if args.smoke else 30,
+        clock=args.clock,
     )
     print(f"\ntime to {target} test accuracy on Fashion-MNIST (784-256-128-10 ReLU, Adam 1e-3, batch 128)")
     for anchor, r in result.items():

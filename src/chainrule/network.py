@@ -336,7 +336,8 @@ class Network:
             )
         with np.errstate(over="ignore"):
             X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X).all():
+        # chunk by chunk: a boolean copy of all of X would cost a quarter of X's memory
+        if not all(np.isfinite(X[start : start + CHUNK]).all() for start in range(0, len(X), CHUNK)):
             raise ValueError(
                 f"X contains NaN or inf (or values too large for {self.dtype.name}): remove or impute them"
             )
