@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median)")
     p.add_argument("--samples", type=int, default=10_000, help="training examples (synthetic)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per timed repeat")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per timed repeat (one fit call)")
     p.add_argument("--full-batch-steps", type=int, default=5, help="steps per repeat of full-batch GD")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512])
     p.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))

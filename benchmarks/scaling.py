@@ -120,29 +120,34 @@ def plot(rows: dict[str, list[dict]], memory: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    def log_log(ax, xs: list, xlabel: str, ylabel: str) -> None:
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+        ax.set_xticks(xs)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
 
     fig, axes = plt.subplots(1, 4, figsize=(17, 4))
-    for ax, key, label in zip(
-        axes,
-        ("batch", "width", "depth"),
-        ("batch size", "hidden width (2 layers)", "hidden layers of 256"),
-        strict=False,
-    ):
+    labels = ("batch size (784-256-128-10)", "hidden width w (784-w-w-10)", "hidden layers of 256")
+    for ax, key, label in zip(axes, ("batch", "width", "depth"), labels, strict=False):
         xs = [r[key] for r in rows[key]]
         for name in ("chainrule", "numpy", "torch"):
             if rows[key] and name in rows[key][0]:
                 ax.plot(xs, [r[name] * 1e3 for r in rows[key]], "o-", label=name)
-        ax.set(xscale="log", yscale="log", xlabel=label, ylabel="ms per training step")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    ax = axes[3]
+        log_log(ax, xs, label, "ms per training step")
     if memory:
         n = [m["samples"] for m in memory]
-        ax.plot(n, [m["peak"] for m in memory], "o-", label="peak RSS")
-        ax.plot(n, [m["after_data"] for m in memory], "s--", label="after making the data")
-        ax.set(xscale="log", yscale="log", xlabel="training examples (784 float32)", ylabel="MiB")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.suptitle("chainrule: cost of a training step (784-…-10, ReLU, SGD) and memory of a training run")
+        axes[3].plot(n, [m["peak"] for m in memory], "o-", label="peak RSS")
+        axes[3].plot(n, [m["after_data"] for m in memory], "s--", label="RSS with the data made")
+        axes[3].plot(n, [m["training"] for m in memory], "^:", label="peak − with data")
+        log_log(axes[3], n, "training examples (784 float32 each)", "MiB")
+    fig.suptitle(
+        "chainrule: cost of a training step (ReLU, SGD; batch 128 unless varied), memory of a training run"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -112,11 +112,14 @@ def test_smoke_run(tmp_path, capsys):
             assert ratio == pytest.approx(rate["chainrule"] / rate[other])
 
     agreement = {(r["network"], r["optimizer"], r["anchor"]): r for r in report["agreement"]}
-    for (_, optimizer, anchor), r in agreement.items():
-        bound = {"chainrule": 0, "numpy": 1e-6, "torch": 1e-3, "sklearn": 1e-3}[anchor]
+    for (network, optimizer, anchor), r in agreement.items():
+        # float32 sums in another order can move a ReLU's z across 0, and that unit's gradient
+        # with it: PyTorch and scikit-learn agree to a few % of a step, the NumPy loop exactly
+        bound = {"chainrule": 0, "numpy": 1e-6, "torch": 0.1, "sklearn": 0.1}[anchor]
         if anchor == "sklearn" and optimizer == "adam":
             bound = 1.0  # scikit-learn adds ε to √v, not to √v̂: weights with tiny gradients differ
         assert r["relative_to_step"] <= bound, r
+        assert r["loss"] == pytest.approx(agreement[(network, optimizer, "chainrule")]["loss"], abs=1e-3)
 
     memory = report["memory"]
     assert set(memory["by_anchor"]) == set(anchors)
