@@ -115,11 +115,11 @@ def test_smoke_run(tmp_path, capsys):
     for (network, optimizer, anchor), r in agreement.items():
         # float32 sums in another order can move a ReLU's z across 0, and that unit's gradient
         # with it: PyTorch and scikit-learn agree to a few % of a step, the NumPy loop exactly
-        bound = {"chainrule": 0, "numpy": 1e-6, "torch": 0.1, "sklearn": 0.1}[anchor]
+        bound, loss_tol = {"chainrule": (0, 0), "numpy": (1e-6, 1e-6)}.get(anchor, (0.1, 1e-3))
         if anchor == "sklearn" and optimizer == "adam":
-            bound = 1.0  # scikit-learn adds ε to √v, not to √v̂: weights with tiny gradients differ
+            bound, loss_tol = 1.0, 1e-2  # scikit-learn adds ε to √v, not to √v̂: tiny gradients differ
         assert r["relative_to_step"] <= bound, r
-        assert r["loss"] == pytest.approx(agreement[(network, optimizer, "chainrule")]["loss"], abs=1e-3)
+        assert r["loss"] == pytest.approx(agreement[(network, optimizer, "chainrule")]["loss"], abs=loss_tol)
 
     memory = report["memory"]
     assert set(memory["by_anchor"]) == set(anchors)
