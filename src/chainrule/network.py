@@ -231,6 +231,7 @@ class Network:
                     f"{layer!r} already belongs to another Network: create new layers for this one"
                 )
             layer._network_owned = True  # its arrays become views into this network's flat arrays
+            layer.clear_buffers()  # scratch arrays made before, for another dtype, go
         owned = [(layer, name) for layer in self.layers for name in layer.params]
         total = sum(getattr(layer, name).size for layer, name in owned)
         self.flat_params = np.empty(total, dtype=self.dtype)
