@@ -34,6 +34,17 @@ def median(times: list[float]) -> float:
     return statistics.median(times)
 
 
+def speedups(times: dict[str, list[float]], of: str = "chainrule") -> dict[str, float]:
+    """How many times faster ``of`` is than each other run: the median over the rounds of
+    t_other / t_of, each ratio taken within one round (a burst of load from elsewhere, which
+    shifts a whole round, cancels out)."""
+    return {
+        name: median([t / mine for t, mine in zip(ts, times[of], strict=True)])
+        for name, ts in times.items()
+        if name != of
+    }
+
+
 def default_threads() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -16,6 +16,7 @@ from benchmarks import main
 from benchmarks.anchors import make_trainer
 from benchmarks.fashion import read_idx
 from benchmarks.numpy_loop import NumpyLoop
+from benchmarks.timing import speedups
 from benchmarks.workloads import Workload, initial_params, synthetic, train_flops_per_sample
 
 import chainrule as cr
@@ -63,6 +64,12 @@ def test_loop_predicts_chainrule_probabilities():
     np.testing.assert_allclose(loop.predict_proba(X), ours.predict_proba(X), rtol=1e-5, atol=1e-7)
 
 
+def test_speedups_pair_the_repeats_of_a_round():
+    # round 2 ran under load from elsewhere: both slowed down, the ratio within the round did not
+    times = {"chainrule": [1.0, 2.0, 1.0], "torch": [2.0, 4.0, 3.0], "numpy": [1.0, 1.0, 1.0]}
+    assert speedups(times) == {"torch": 2.0, "numpy": 1.0}
+
+
 def test_flop_count_of_a_training_example():
     # forward z = a W and ∂L/∂W = aᵀ δ for all three layers, δ Wᵀ for the upper two; 2 FLOPs per multiply-add
     products = [784 * 256, 256 * 128, 128 * 10]
@@ -108,7 +115,10 @@ def test_smoke_run(tmp_path, capsys):
         rate = row["samples_per_s"]
         assert set(rate) == set(anchors)
         assert all(math.isfinite(v) and v > 0 for v in rate.values())
-        for other, ratio in row["ratio"].items():
+        times = row["times_s"]
+        assert set(row["ratio"]) == set(anchors) - {"chainrule"}
+        for other, ratio in row["ratio"].items():  # one repeat: the ratio of the two times
+            assert ratio == pytest.approx(times[other][0] / times["chainrule"][0])
             assert ratio == pytest.approx(rate["chainrule"] / rate[other])
 
     agreement = {(r["network"], r["optimizer"], r["anchor"]): r for r in report["agreement"]}
