@@ -210,3 +210,13 @@ def test_scratch_views_follow_the_batch_size_and_dtype():
     standalone.forward(np.ones((2, 4)))  # float64 scratch
     net32 = cr.Network([standalone, cr.Softmax()])
     assert net32.forward(np.ones((2, 4))).dtype == np.float32 and standalone.z.dtype == np.float32
+
+
+@pytest.mark.parametrize("k", [3, 200])  # a few classes (the row max down zᵀ) and many
+def test_softmax_of_few_and_many_classes(k):
+    z = np.random.default_rng(k).normal(scale=30, size=(7, k))
+    soft = cr.Softmax()
+    a = soft.forward(z)
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(a, expected / expected.sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(soft.log_sum_exp, np.log(np.exp(z - 100).sum(axis=1)) + 100, rtol=1e-12)

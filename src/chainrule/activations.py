@@ -172,7 +172,8 @@ class Softmax(Activation):
         n, k = shape
         self._m, self.log_sum_exp = self._buffer("max", (n,), dtype), self._buffer("lse", (n,), dtype)
         self._ones = self._buffer("ones", (k,), dtype, fill=1)
-        self._zT = self._buffer("zT", shape, dtype).reshape(k, n)  # contiguous (k, n): a view
+        # for a few classes, zᵀ as a contiguous (k, n) array (a view of the buffer): see _row_max
+        self._zT = self._buffer("zT", shape, dtype).reshape(k, n) if k <= 64 else None
         self._dot = self._buffer("dot", (n,), dtype)
 
     def _sigma(self, z: Array, out: Array) -> None:
@@ -188,7 +189,7 @@ class Softmax(Activation):
     def _row_max(self, z: Array, out: Array) -> None:
         """max_j z_nj. NumPy reduces short rows slowly (8× slower than needed for 10 classes):
         with a few columns, take the max down the rows of a contiguous copy of zᵀ instead."""
-        if z.shape[1] > 64:
+        if self._zT is None:
             z.max(axis=1, out=out)
             return
         np.copyto(self._zT, z.T)
