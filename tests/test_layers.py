@@ -184,3 +184,39 @@ def test_a_given_bias_survives_initialisation():
     net = cr.Network([cr.Dense(2, 3, b=[1.0, 2.0, 3.0]), cr.Softmax()], seed=0)
     np.testing.assert_array_equal(net.levels[0].b, [1.0, 2.0, 3.0])
     assert np.abs(net.levels[0].W).max() > 0  # W was drawn
+
+
+def test_scratch_views_follow_the_batch_size_and_dtype():
+    """Buffers are sized once per batch size: a smaller batch reuses the larger buffer's first
+    rows, values stay right whatever the order of sizes, and a new dtype gets new buffers."""
+    rng = np.random.default_rng(0)
+    net = cr.Network.from_sizes([4, 6, 3], "relu", seed=0)
+    dense, relu, soft = net.layers[0], net.layers[1], net.layers[-1]
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    seen = []
+    for n in (5, 3, 5, 1):
+        a = net.forward(X[:n])
+        z = X[:n] @ dense.W + dense.b
+        np.testing.assert_allclose(dense.z, z, rtol=1e-6)
+        np.testing.assert_allclose(relu.a, np.maximum(z, 0), rtol=1e-6)
+        logits = relu.a @ net.layers[2].W + net.layers[2].b
+        expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(a, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+        assert soft.log_sum_exp.shape == (n,)
+        seen.append(dense.z.base)
+    assert all(base is seen[0] for base in seen)  # one buffer, made for the first batch of 5
+
+    standalone = cr.Dense(4, 2, W=np.ones((4, 2)))
+    standalone.forward(np.ones((2, 4)))  # float64 scratch
+    net32 = cr.Network([standalone, cr.Softmax()])
+    assert net32.forward(np.ones((2, 4))).dtype == np.float32 and standalone.z.dtype == np.float32
+
+
+@pytest.mark.parametrize("k", [3, 200])  # a few classes (the row max down zᵀ) and many
+def test_softmax_of_few_and_many_classes(k):
+    z = np.random.default_rng(k).normal(scale=30, size=(7, k))
+    soft = cr.Softmax()
+    a = soft.forward(z)
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(a, expected / expected.sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(soft.log_sum_exp, np.log(np.exp(z - 100).sum(axis=1)) + 100, rtol=1e-12)

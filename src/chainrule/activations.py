@@ -16,6 +16,8 @@ import numpy as np
 
 from chainrule.base import Array, Layer
 
+_BOOL = np.dtype(bool)
+
 
 class Activation(Layer):
     """a = σ(z), element-wise (Softmax: row-wise). Keeps ``z`` and ``a`` of the last forward pass."""
@@ -24,9 +26,14 @@ class Activation(Layer):
     z: Array
     a: Array
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        super()._resize(shape, dtype)
+        self.a = self._buffer("a", shape, dtype)
+
     def forward(self, a_prev: Array, training: bool = False) -> Array:
+        if a_prev.shape != self._shape or a_prev.dtype is not self._dtype:
+            self._resize(a_prev.shape, a_prev.dtype)
         self.z = a_prev
-        self.a = self._buffer("a", a_prev.shape, a_prev.dtype)
         self._sigma(a_prev, self.a)
         return self.a
 
@@ -73,9 +80,12 @@ class Sigmoid(Activation):
         out *= 0.5
         out += 0.5
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        super()._resize(shape, dtype)
+        self._one_minus_a = self._buffer("1-a", shape, dtype)
+
     def _times_derivative(self, grad: Array) -> None:
-        one_minus_a = self._buffer("1-a", self.a.shape, self.a.dtype)
-        np.subtract(1, self.a, out=one_minus_a)
+        one_minus_a = np.subtract(1, self.a, out=self._one_minus_a)
         grad *= self.a
         grad *= one_minus_a
 
@@ -88,9 +98,12 @@ class Tanh(Activation):
     def _sigma(self, z: Array, out: Array) -> None:
         np.tanh(z, out=out)
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        super()._resize(shape, dtype)
+        self._d = self._buffer("1-a2", shape, dtype)
+
     def _times_derivative(self, grad: Array) -> None:
-        d = self._buffer("1-a2", self.a.shape, self.a.dtype)
-        np.multiply(self.a, self.a, out=d)
+        d = np.multiply(self.a, self.a, out=self._d)
         np.subtract(1, d, out=d)
         grad *= d
 
@@ -100,12 +113,17 @@ class ReLU(Activation):
 
     name = "relu"
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        super()._resize(shape, dtype)
+        self._zeros = self._buffer("0", shape[1:], dtype, fill=0)  # a row of zeros
+        self._on = self._buffer("z>0", shape, _BOOL)
+
     def _sigma(self, z: Array, out: Array) -> None:
-        np.maximum(z, 0, out=out)
+        np.maximum(z, self._zeros, out=out)  # max(z, 0): numpy's maximum is 2× slower with a scalar 0
 
     def _times_derivative(self, grad: Array) -> None:
-        on = self._buffer("z>0", self.z.shape, np.dtype(bool))
-        np.greater(self.z, 0, out=on)
+        # z > 0 exactly where a > 0; a is warm in the cache (the layer above just read it for ∂L/∂W)
+        on = np.greater(self.a, 0, out=self._on)
         np.multiply(grad, on, out=grad)  # 20× faster than np.copyto(grad, 0, where=~on)
 
 
@@ -127,9 +145,12 @@ class LeakyReLU(Activation):
         np.multiply(z, self.alpha, out=out)  # max(z, α z) is z for z > 0 and α z below, as 0 ≤ α < 1
         np.maximum(z, out, out=out)
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        super()._resize(shape, dtype)
+        self._d = self._buffer("d", shape, dtype)
+
     def _times_derivative(self, grad: Array) -> None:
-        d = self._buffer("d", self.z.shape, self.z.dtype)
-        np.greater(self.z, 0, out=d)  # 1 where z > 0, else 0
+        d = np.greater(self.z, 0, out=self._d)  # 1 where z > 0, else 0
         d *= 1 - self.alpha
         d += self.alpha  # σ'(z) = α + (1 − α) [z > 0]
         grad *= d
@@ -146,25 +167,40 @@ class Softmax(Activation):
     name = "softmax"
     log_sum_exp: Array
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        super()._resize(shape, dtype)
+        n, k = shape
+        self._m, self.log_sum_exp = self._buffer("max", (n,), dtype), self._buffer("lse", (n,), dtype)
+        self._ones = self._buffer("ones", (k,), dtype, fill=1)
+        # for a few classes, zᵀ as a contiguous (k, n) array (a view of the buffer): see _row_max
+        self._zT = self._buffer("zT", shape, dtype).reshape(k, n) if k <= 64 else None
+        self._dot = self._buffer("dot", (n,), dtype)
+
     def _sigma(self, z: Array, out: Array) -> None:
-        n = z.shape[0]
-        m = self._buffer("max", (n,), z.dtype)
-        s = self._buffer("sum", (n,), z.dtype)
-        np.max(z, axis=1, out=m)  # subtracting the row max: e^(z - m) never overflows
+        m, s = self._m, self.log_sum_exp
+        self._row_max(z, m)  # subtracting the row max m: e^(z − m) never overflows
         np.subtract(z, m[:, None], out=out)
         np.exp(out, out=out)
-        np.sum(out, axis=1, out=s)
+        np.matmul(out, self._ones, out=s)  # s = Σ_j e^(z_j − m)
         out /= s[:, None]
-        self.log_sum_exp = self._buffer("lse", (n,), z.dtype)
-        np.log(s, out=self.log_sum_exp)
-        self.log_sum_exp += m
+        np.log(s, out=s)
+        s += m  # log Σ_j e^(z_j) = m + log s
+
+    def _row_max(self, z: Array, out: Array) -> None:
+        """max_j z_nj. NumPy reduces short rows slowly (8× slower than needed for 10 classes):
+        with a few columns, take the max down the rows of a contiguous copy of zᵀ instead."""
+        if self._zT is None:
+            z.max(axis=1, out=out)
+            return
+        np.copyto(self._zT, z.T)
+        self._zT.max(axis=0, out=out)
 
     def derivative(self) -> Array:
         """The diagonal ∂a_k/∂z_k = a_k (1 − a_k) of the Jacobian (its off-diagonal is −a_k a_j)."""
         return self.a * (1 - self.a)
 
     def _times_derivative(self, grad: Array) -> None:
-        s = self._buffer("dot", (grad.shape[0],), grad.dtype)
+        s = self._dot
         np.einsum("ij,ij->i", grad, self.a, out=s)
         grad -= s[:, None]
         grad *= self.a

@@ -19,6 +19,7 @@ from chainrule.activations import Activation, Sigmoid, Softmax
 from chainrule.base import Array, Buffered
 
 REDUCTIONS = ("mean", "sum")
+_INTP = np.dtype(np.intp)
 
 
 class Loss(Buffered):
@@ -48,6 +49,10 @@ class Loss(Buffered):
     def delta(self, out: Activation, y: Array) -> Array:
         """δ^(O) = ∂L/∂z^(O), in an array the loss owns until its next call."""
         raise NotImplementedError
+
+    def value_and_delta(self, out: Activation, y: Array) -> tuple[float, Array]:
+        """L and δ^(O) together: what a training step needs (a loss may share work between them)."""
+        return self.value(out, y), self.delta(out, y)
 
     def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
         """Check ``y`` and return it in the form `total` and `delta` take."""
@@ -129,41 +134,51 @@ class CrossEntropy(Loss):
             )
         return labels
 
-    def _label_index(self, y: Array, k: int) -> Array:
-        """Flat indices n·K + y_n of each row's true class: gathers without a one-hot matrix."""
-        n = len(y)
-        rows = self._buffers.get("rows")
-        if rows is None or len(rows) < n:
-            rows = self._buffers["rows"] = np.arange(n)
-        idx = self._buffer("idx", (n,), np.dtype(np.intp))
-        np.multiply(rows[:n], k, out=idx)
-        idx += y
-        return idx
+    def _label_index(self, out: Activation, y: Array) -> Array | None:
+        """Flat indices n·K + y_n of each row's true class, for integer labels (a gather, no
+        one-hot matrix); None for rows of class probabilities."""
+        if y.ndim != 1:
+            return None
+        n, k = out.a.shape
+        starts = self._buffers.get("n*K")  # 0, K, 2K, ...: made again only for a larger batch or K
+        if starts is None or len(starts) < n or (n > 1 and starts[1] != k):
+            starts = self._buffers["n*K"] = np.arange(n) * k
+        return np.add(starts[:n], y, out=self._buffer("idx", (n,), _INTP))
 
     def total(self, out: Activation, y: Array) -> float:
-        assert isinstance(out, Softmax)
-        z, lse = out.z, out.log_sum_exp
-        if y.ndim == 1:  # Σ_n (log Σ_j e^(z_nj) − z_n,y_n)
-            return float(lse.sum() - z.ravel()[self._label_index(y, z.shape[1])].sum())
-        return float(lse @ y.sum(axis=1) - np.einsum("ij,ij->", y, z))
+        return self._total(out, y, self._label_index(out, y))
 
     def delta(self, out: Activation, y: Array) -> Array:
+        return self._delta(out, y, self._label_index(out, y))
+
+    def value_and_delta(self, out: Activation, y: Array) -> tuple[float, Array]:
+        idx = self._label_index(out, y)  # the true classes' places, found once for L and δ
+        return self._total(out, y, idx) * self.scale(len(y)), self._delta(out, y, idx)
+
+    def _total(self, out: Activation, y: Array, idx: Array | None) -> float:
+        assert isinstance(out, Softmax)
+        z, lse = out.z, out.log_sum_exp
+        if idx is not None:  # Σ_n (log Σ_j e^(z_nj) − z_n,y_n)
+            return float(lse.sum() - z.ravel()[idx].sum())
+        return float(lse @ y.sum(axis=1) - np.einsum("ij,ij->", y, z))
+
+    def _delta(self, out: Activation, y: Array, idx: Array | None) -> Array:
         a = out.a
         d = self._buffer("delta", a.shape, a.dtype)
         np.copyto(d, a)
-        if y.ndim == 1:
-            d.ravel()[self._label_index(y, a.shape[1])] -= 1  # a − y with y one-hot
+        if idx is not None:
+            d.ravel()[idx] -= 1  # a − y with y one-hot
         else:
             d -= y
         d *= self.scale(len(y))
         return d
 
     def predict(self, a: Array) -> Array:
-        return np.argmax(a, axis=1)
+        return a.argmax(axis=1)
 
     def correct(self, a: Array, y: Array) -> int:
-        labels = y if y.ndim == 1 else np.argmax(y, axis=1)
-        return int(np.count_nonzero(np.argmax(a, axis=1) == labels))
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        return int(np.count_nonzero(a.argmax(axis=1) == labels))
 
 
 class BinaryCrossEntropy(Loss):

@@ -231,6 +231,7 @@ class Network:
                     f"{layer!r} already belongs to another Network: create new layers for this one"
                 )
             layer._network_owned = True  # its arrays become views into this network's flat arrays
+            layer.clear_buffers()  # scratch arrays made before, for another dtype, go
         owned = [(layer, name) for layer in self.layers for name in layer.params]
         total = sum(getattr(layer, name).size for layer, name in owned)
         self.flat_params = np.empty(total, dtype=self.dtype)
@@ -339,7 +340,8 @@ class Network:
             )
         with np.errstate(over="ignore"):
             X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X).all():
+        # chunk by chunk: a boolean copy of all of X would cost a quarter of X's memory
+        if not all(np.isfinite(X[start : start + CHUNK]).all() for start in range(0, len(X), CHUNK)):
             raise ValueError(
                 f"X contains NaN or inf (or values too large for {self.dtype.name}): remove or impute them"
             )
@@ -362,7 +364,9 @@ class Network:
         return a
 
     def _backward(self, y: Array) -> None:
-        delta = self.loss.delta(self.output, y)  # δ^(O) = ∂L/∂z^(O)
+        self._propagate(self.loss.delta(self.output, y))  # δ^(O) = ∂L/∂z^(O)
+
+    def _propagate(self, delta: Array) -> None:
         for layer, need_input_grad in self._backward_plan:
             delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)
 
@@ -372,8 +376,8 @@ class Network:
         For trainers: X and y must come from `check_X` and `check_y` (nothing is checked here,
         so that the hot loop pays for validation once, not per batch)."""
         self._forward(X, training=True)
-        value = self.loss.value(self.output, y)
-        self._backward(y)
+        value, delta = self.loss.value_and_delta(self.output, y)
+        self._propagate(delta)
         return value
 
     def forward(self, X: Any, training: bool = False) -> Array:
@@ -394,8 +398,8 @@ class Network:
         X = self.check_X(X)
         y = self.check_y(y, len(X))
         self._forward(X, training)
-        value = self.loss.value(self.output, y)
-        self._backward(y)
+        value, delta = self.loss.value_and_delta(self.output, y)
+        self._propagate(delta)
         return value, self.gradients()
 
     # ----------------------------------------------------------------------------- inference

@@ -176,12 +176,14 @@ class Adam(Optimizer):
         np.multiply(g, g, out=tmp)
         tmp *= 1 - b2
         self.v += tmp  # v ← β₂ v + (1 − β₂) g²
+        # θ ← θ − η m̂ / (√v̂ + ε), with c = √(1 − β₂ᵗ) taken out of √v̂ = √v / c:
+        # θ ← θ − (η c / (1 − β₁ᵗ)) m / (√v + ε c)      (one pass over θ fewer)
+        c = math.sqrt(1 - b2**self.t)
         np.sqrt(self.v, out=tmp)
-        tmp *= 1 / math.sqrt(1 - b2**self.t)
-        tmp += self.eps  # √v̂ + ε
+        tmp += self.eps * c
         np.divide(self.m, tmp, out=tmp)
-        tmp *= self.lr / (1 - b1**self.t)
-        p -= tmp  # θ ← θ − η m̂ / (√v̂ + ε)
+        tmp *= self.lr * c / (1 - b1**self.t)
+        p -= tmp
 
     def __repr__(self) -> str:
         return (

@@ -685,7 +685,7 @@ class _Signals:
 
 class _Batches:
     """The batches of an epoch. Shuffled batches are gathered row by row from a permutation into
-    two buffers made once (``np.take(..., out=...)``): never a shuffled copy of the data set."""
+    two buffers made once (``X.take(rows, out=...)``): never a shuffled copy of the data set."""
 
     def __init__(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> None:
         self.X, self.y, self.n = X, y, len(X)
@@ -709,8 +709,8 @@ class _Batches:
             # mode="clip": the rows are a permutation, always in range, and numpy buffers (and
             # so copies twice) when it must check them, as with the default mode="raise"
             yield (
-                np.take(self.X, rows, axis=0, out=self.X_buf[: len(rows)], mode="clip"),
-                np.take(self.y, rows, axis=0, out=self.y_buf[: len(rows)], mode="clip"),
+                self.X.take(rows, axis=0, out=self.X_buf[: len(rows)], mode="clip"),
+                self.y.take(rows, axis=0, out=self.y_buf[: len(rows)], mode="clip"),
             )
 
 

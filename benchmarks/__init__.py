@@ -1,0 +1,11 @@
+"""chainrule's benchmarks: ``python -m benchmarks --help`` (``chainrule bench`` calls `main`).
+
+Modules: `workloads` (networks, data, FLOP counts), `numpy_loop` (the hand-written floor),
+`anchors` (chainrule, NumPy, PyTorch, scikit-learn behind one interface), `timing`, `roofline`
+(sgemm peak), `memory` (peak RSS in a subprocess), `fashion` (time to accuracy), `scaling`
+(cost against batch, width, depth), `runner` (the command line and the report).
+"""
+
+from benchmarks.runner import main
+
+__all__ = ["main"]

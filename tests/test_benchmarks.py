@@ -1,0 +1,140 @@
+"""The benchmark runner cannot rot: its floor computes chainrule's math, its anchors agree with
+chainrule, and a smoke run on tiny sizes writes every section. No speed is asserted here: speed
+is measured by `python -m benchmarks` (docs/performance.md)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import math
+import struct
+
+import numpy as np
+import pytest
+from benchmarks import main
+from benchmarks.anchors import make_trainer
+from benchmarks.fashion import read_idx
+from benchmarks.numpy_loop import NumpyLoop
+from benchmarks.timing import speedups
+from benchmarks.workloads import Workload, initial_params, synthetic, train_flops_per_sample
+
+import chainrule as cr
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.mark.parametrize(
+    ("sizes", "activation", "optimizer", "batch"),
+    [
+        ([20, 16, 12, 10], "relu", "sgd", 32),
+        ([20, 16, 10], "sigmoid", "adam", 50),  # 1000 = 20 batches of 50
+        ([20, 16, 12, 10], "relu", "adam", 64),  # a short last batch (1000 = 15 × 64 + 40)
+        ([20, 16, 10], "sigmoid", "sgd", None),  # full batch
+    ],
+)
+def test_numpy_loop_ends_where_chainrule_ends(sizes, activation, optimizer, batch):
+    """Same weights, same shuffles (a generator in the network's state), same steps: the same
+    loss and weights after three epochs, although the loop shares no code with the library."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((1000, sizes[0]), dtype=np.float32), rng.integers(0, 10, 1000)
+    lr = 0.05 if optimizer == "sgd" else 1e-3
+    net = cr.Network.from_sizes(sizes, activation, seed=1)
+    start = [(level.W.copy(), level.b.copy()) for level in net.levels]
+    same_rng = np.random.default_rng()
+    same_rng.bit_generator.state = net.rng.bit_generator.state
+    loop = NumpyLoop(start, activation, optimizer, lr, batch or len(X), same_rng)
+
+    history = cr.fit(net, X, y, epochs=3, batch_size=batch, optimizer=optimizer, lr=lr)
+    loop_loss = loop.fit(X, y, epochs=3)
+
+    assert loop_loss == pytest.approx(history["loss"][-1], rel=1e-5)
+    for level, (W, b) in zip(net.levels, loop.params(), strict=True):
+        np.testing.assert_allclose(W, level.W, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(b, level.b, rtol=1e-5, atol=1e-7)
+    moved = max(np.abs(level.W - W0).max() for level, (W0, _) in zip(net.levels, start, strict=True))
+    assert moved > 1e-3  # the comparison is of weights that really trained
+
+
+def test_loop_predicts_chainrule_probabilities():
+    w = Workload("sigmoid", "sgd", 32)
+    X, y = synthetic(64)
+    params = initial_params(w.sizes, w.activation)
+    ours, loop = (make_trainer(a, w, X, y, params) for a in ("chainrule", "numpy"))
+    np.testing.assert_allclose(loop.predict_proba(X), ours.predict_proba(X), rtol=1e-5, atol=1e-7)
+
+
+def test_speedups_pair_the_repeats_of_a_round():
+    # round 2 ran under load from elsewhere: both slowed down, the ratio within the round did not
+    times = {"chainrule": [1.0, 2.0, 1.0], "torch": [2.0, 4.0, 3.0], "numpy": [1.0, 1.0, 1.0]}
+    assert speedups(times) == {"torch": 2.0, "numpy": 1.0}
+
+
+def test_flop_count_of_a_training_example():
+    # forward z = a W and ∂L/∂W = aᵀ δ for all three layers, δ Wᵀ for the upper two; 2 FLOPs per multiply-add
+    products = [784 * 256, 256 * 128, 128 * 10]
+    assert train_flops_per_sample([784, 256, 128, 10]) == 2 * (2 * sum(products) + sum(products[1:]))
+
+
+def test_read_idx(tmp_path):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / "x-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">HBB3I", 0, 0x08, 3, 2, 3, 4) + images.tobytes())
+    np.testing.assert_array_equal(read_idx(path), images)
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">HBB1I", 0, 0x0D, 1, 2) + b"\0" * 8)  # 0x0D: float32, not ours
+    with pytest.raises(ValueError, match="unsigned bytes"):
+        read_idx(path)
+
+
+def test_smoke_run(tmp_path, capsys):
+    """The runner on tiny sizes: every section present, every figure a positive finite number,
+    every printed ratio chainrule's throughput over the other's, and the anchors computing
+    chainrule's numbers (the NumPy loop exactly, PyTorch and scikit-learn to float32 rounding)."""
+    out = tmp_path / "bench.json"
+    args = ["--smoke", "--threads", "1", "--json", str(out), "--fashion-dir", str(tmp_path)]
+    if not HAS_TORCH:
+        args += ["--anchors", "chainrule", "numpy", "sklearn"]
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    anchors = ["chainrule", "numpy", "sklearn"] + (["torch"] if HAS_TORCH else [])
+    printed = capsys.readouterr().out
+    assert "training throughput" in printed and "targets" in printed
+    assert "time to accuracy skipped" in printed  # no Fashion-MNIST in tmp_path: said, not fatal
+
+    assert report["machine"]["threads"] == 1 and report["sgemm_peak_gflops"]["numpy"] > 0
+    rows = report["train"]
+    assert {(r["network"], r["optimizer"], r["batch"]) for r in rows} == {
+        (net, opt, batch)
+        for net in ("784-256-128-10 relu", "784-30-10 sigmoid")
+        for opt in ("sgd", "adam")
+        for batch in (32, "full")
+    }
+    for row in rows + report["inference"]:
+        rate = row["samples_per_s"]
+        assert set(rate) == set(anchors)
+        assert all(math.isfinite(v) and v > 0 for v in rate.values())
+        times = row["times_s"]
+        assert set(row["ratio"]) == set(anchors) - {"chainrule"}
+        for other, ratio in row["ratio"].items():  # one repeat: the ratio of the two times
+            assert ratio == pytest.approx(times[other][0] / times["chainrule"][0])
+            assert ratio == pytest.approx(rate["chainrule"] / rate[other])
+
+    agreement = {(r["network"], r["optimizer"], r["anchor"]): r for r in report["agreement"]}
+    for (network, optimizer, anchor), r in agreement.items():
+        # float32 sums in another order can move a ReLU's z across 0, and that unit's gradient
+        # with it: PyTorch and scikit-learn agree to a few % of a step, the NumPy loop exactly
+        bound, loss_tol = {"chainrule": (0, 0), "numpy": (1e-6, 1e-6)}.get(anchor, (0.1, 1e-3))
+        if anchor == "sklearn" and optimizer == "adam":
+            bound, loss_tol = 1.0, 1e-2  # scikit-learn adds ε to √v, not to √v̂: tiny gradients differ
+        assert r["relative_to_step"] <= bound, r
+        assert r["loss"] == pytest.approx(agreement[(network, optimizer, "chainrule")]["loss"], abs=loss_tol)
+
+    memory = report["memory"]
+    assert set(memory["by_anchor"]) == set(anchors)
+    for r in memory["by_anchor"].values():
+        assert 0 < r["after_import"] <= r["after_data"] <= r["peak"]
+    assert report["scaling"]["batch"][0]["chainrule"] > 0
+    targets = {t["target"]: t for t in report["targets"]}
+    assert targets["chainrule/numpy loop, every batch"]["goal"] == 0.95
