@@ -296,3 +296,36 @@ def test_damaged_and_hostile_model_files_given_to_predict(model, tmp_path, capsy
         line = one_error_line(status, err)
         assert message in line and "give a model.safetensors written by chainrule train" in line, name
         assert out == ""
+
+
+def test_bench_runs_the_checkouts_benchmarks_from_any_directory(tmp_path):
+    """chainrule bench finds benchmarks/ of the checkout (not in the wheel) and passes its options on."""
+    out = tmp_path / "bench.json"
+    result = run(
+        "bench",
+        "--smoke",
+        "--threads",
+        "1",
+        "--anchors",
+        "chainrule",
+        "numpy",
+        "--sections",
+        "agreement",
+        "train",
+        "--networks",
+        "sigmoid",
+        "--optimizers",
+        "sgd",
+        "--json",
+        out,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    (row,) = [r for r in report["train"] if r["batch"] == 32]
+    assert row["network"] == "784-30-10 sigmoid" and set(row["samples_per_s"]) == {"chainrule", "numpy"}
+    assert row["ratio"]["numpy"] > 0
+    (agree,) = [r for r in report["agreement"] if r["anchor"] == "numpy"]
+    assert agree["relative_to_step"] == 0.0  # the hand-written loop computes chainrule's weights bit for bit
+    usage = run("bench", "--help", cwd=tmp_path)
+    assert usage.returncode == 0 and "--anchors" in usage.stdout
