@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chainrule.activations import Activation
 from chainrule.base import Array
+from chainrule.data import standardize
 from chainrule.io import load as load_network
 from chainrule.io import save as save_network
 from chainrule.losses import Loss
@@ -607,10 +608,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         net = self.network_
         X = validate_data(self, X, reset=False, dtype=net.dtype, order="C")
-        std = net.metadata.get("standardize")
-        if std:
-            X = ((X - np.asarray(std["mean"])) / np.asarray(std["scale"])).astype(net.dtype)
-        return X
+        return standardize(X, net.metadata)  # in X's precision, the network's
 
     def hidden_activations(self, X: Any) -> list[Array]:
         """a^(l) = σ(z^(l)) of every hidden layer l = 1..L−1 for the rows of X (the seeds' forward pass)."""

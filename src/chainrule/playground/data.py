@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.data import Standardizer
 from chainrule.playground.settings import MAX_CLASSES, MAX_SAMPLES, MIN_SAMPLES, Settings
 from chainrule.toys import REGRESSION, toy
 
@@ -50,16 +51,15 @@ class Data:
     classes: list[Any]  # the original labels: output k ↔ classes[k]
     feature_names: list[str]
     target: str
-    mean: Array
-    scale: Array
+    standardizer: Standardizer  # fitted on a CSV's training rows; the toys are used as they are
 
     def metadata(self) -> dict[str, Any]:
         """``network.metadata`` by the project's convention for model files."""
         meta: dict[str, Any] = {"feature_names": self.feature_names, "target": self.target, "task": self.task}
         if self.task == "classification":
             meta["classes"] = self.classes
-        if (self.mean != 0).any() or (self.scale != 1).any():
-            meta["standardize"] = {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+        if (self.standardizer.mean != 0).any() or (self.standardizer.scale != 1).any():
+            meta["standardize"] = self.standardizer.to_metadata()
         return meta
 
 
@@ -85,14 +85,13 @@ def make_data(settings: Settings, table: Table | None) -> Data:
     n_test = min(len(P) - 1, max(1, round(settings.test_fraction * len(P))))
     P_test, P_train, y_test, y_train = P[:n_test], P[n_test:], y[:n_test], y[n_test:]
     if settings.data == "csv":
-        mean, scale = P_train.mean(axis=0), P_train.std(axis=0)
-        scale[scale == 0] = 1.0  # a constant column stays as it is, centred
+        standardizer = Standardizer.fit(P_train)  # a constant column stays as it is, centred
     else:
-        mean, scale = np.zeros(2), np.ones(2)
+        standardizer = Standardizer(np.zeros(2), np.ones(2))
     return Data(
-        X_train=(P_train - mean) / scale,
+        X_train=standardizer(P_train),
         y_train=y_train,
-        X_test=(P_test - mean) / scale,
+        X_test=standardizer(P_test),
         y_test=y_test,
         P_train=P_train,
         P_test=P_test,
@@ -100,8 +99,7 @@ def make_data(settings: Settings, table: Table | None) -> Data:
         classes=classes,
         feature_names=names,
         target=target,
-        mean=mean,
-        scale=scale,
+        standardizer=standardizer,
     )
 
 

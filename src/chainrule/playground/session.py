@@ -130,7 +130,7 @@ class Session:
             self.history: dict[str, list[float | None]] = {"step": [], "train": [], "test": []}
             self.running, self.error = False, None
             self.extent = [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
-            self.grid = network.check_X((plane - data.mean) / data.scale)
+            self.grid = network.check_X(data.standardizer(plane))
             x_range = (float(self.grid.min()), float(self.grid.max()))
             if data.task == "classification":
                 out_range = (0.0, 1.0)
