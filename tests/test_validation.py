@@ -37,6 +37,25 @@ def test_bad_X(net, X, error, message):
         cr.fit(net, X, GOOD_Y, epochs=1)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_finiteness_check_of_X_is_exact_where_its_fast_path_overflows(dtype):
+    """check_X's fast path (Σx², one BLAS pass) overflows for huge finite values: those are still
+    accepted, and a single NaN or inf among them (or anywhere) is still found."""
+    net = cr.Network.from_sizes([3, 4, 2], seed=0, dtype=dtype)
+    huge = np.full((5000, 3), np.finfo(dtype).max / 4, dtype=dtype)  # Σx² = inf, every x finite
+    assert net.check_X(huge) is not None
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in ((0, 0), (4321, 2)):  # a first chunk and a later one of the exact check
+            X = huge.copy()
+            X[where] = bad
+            with pytest.raises(ValueError, match="NaN or inf"):
+                net.check_X(X)
+            X = np.zeros((5000, 3), dtype=dtype)
+            X[where] = bad
+            with pytest.raises(ValueError, match="NaN or inf"):
+                net.check_X(X)
+
+
 @pytest.mark.parametrize(
     ("y", "error", "message"),
     [
