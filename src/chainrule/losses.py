@@ -134,16 +134,22 @@ class CrossEntropy(Loss):
             )
         return labels
 
+    def _resize(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """Views for an output of ``shape`` (made again only when it changes): δ^(O), and the
+        row offsets 0, K, 2K, ... and flat indices n·K + y_n of each row's true class."""
+        super()._resize(shape, dtype)
+        n, k = shape
+        self._starts = np.arange(n) * k
+        self._idx = self._buffer("idx", (n,), _INTP)
+        self._d = self._buffer("delta", shape, dtype)
+
     def _label_index(self, out: Activation, y: Array) -> Array | None:
         """Flat indices n·K + y_n of each row's true class, for integer labels (a gather, no
         one-hot matrix); None for rows of class probabilities."""
-        if y.ndim != 1:
-            return None
-        n, k = out.a.shape
-        starts = self._buffers.get("n*K")  # 0, K, 2K, ...: made again only for a larger batch or K
-        if starts is None or len(starts) < n or (n > 1 and starts[1] != k):
-            starts = self._buffers["n*K"] = np.arange(n) * k
-        return np.add(starts[:n], y, out=self._buffer("idx", (n,), _INTP))
+        a = out.a
+        if a.shape != self._shape or a.dtype is not self._dtype:
+            self._resize(a.shape, a.dtype)
+        return np.add(self._starts, y, out=self._idx) if y.ndim == 1 else None
 
     def total(self, out: Activation, y: Array) -> float:
         return self._total(out, y, self._label_index(out, y))
@@ -163,9 +169,8 @@ class CrossEntropy(Loss):
         return float(lse @ y.sum(axis=1) - np.einsum("ij,ij->", y, z))
 
     def _delta(self, out: Activation, y: Array, idx: Array | None) -> Array:
-        a = out.a
-        d = self._buffer("delta", a.shape, a.dtype)
-        np.copyto(d, a)
+        d = self._d  # made by _label_index, which comes first
+        d[...] = out.a
         if idx is not None:
             d.ravel()[idx] -= 1  # a − y with y one-hot
         else:

@@ -394,7 +394,7 @@ class _Run:
     def guard(self, value: float) -> None:
         """Before the update: stop on a NaN or inf loss or gradient; clip ‖∇L‖ to clip_norm."""
         g = self.network.flat_grads
-        sq = float(np.dot(g, g))  # ‖∇L‖², not finite if any gradient is NaN or inf
+        sq = float(g.dot(g))  # ‖∇L‖², not finite if any gradient is NaN or inf
         if not (math.isfinite(value) and math.isfinite(sq)):
             raise self.diverged(value)
         if sq > self.clip_sq:
