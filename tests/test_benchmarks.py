@@ -138,3 +138,8 @@ def test_smoke_run(tmp_path, capsys):
     assert report["scaling"]["batch"][0]["chainrule"] > 0
     targets = {t["target"]: t for t in report["targets"]}
     assert targets["chainrule/numpy loop, every batch"]["goal"] == 0.95
+    # a goal is above the ceiling where even a step at the sgemm peak would not reach it
+    peak = max(report["sgemm_peak_gflops"].values())
+    sklearn = targets["chainrule/sklearn"]
+    assert sklearn["rows"] == len(rows)
+    assert sklearn["above_ceiling"] == sum(2.5 * r["gflops"]["sklearn"] > peak for r in rows)
