@@ -19,7 +19,10 @@ momentum and Adam all work unchanged, because every rank feeds them the same gra
     net = chainrule.Network.from_sizes([784, 30, 10], seed=0)
     distributed.fit(net, X, y, comm=comm, epochs=5, batch_size=1024, optimizer="adam")
 
-run as ``mpiexec -n 4 python -m mpi4py train.py``. See docs/distributed.md.
+run as ``mpiexec -n 4 python -m mpi4py train.py``. For ``chainrule train`` under mpiexec,
+`load_shard` gives each rank its rows of a data set's splits (reading only those of
+Fashion-MNIST and CSV files) and `fit_standardizer` fits the standardiser on all ranks' training
+rows. See docs/distributed.md.
 """
 
 from __future__ import annotations
