@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -173,12 +174,19 @@ def load_shard(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
     )
-    for split in ("train", "val", "test"):
-        X, y = getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}")
-        mine = slice(*shard_bounds(len(y), comm.rank, comm.size))
-        setattr(ds, f"X_{split}", X[mine])
-        setattr(ds, f"y_{split}", y[mine])
-    return ds
+
+    def mine(rows: Array) -> Array:
+        return rows[slice(*shard_bounds(len(rows), comm.rank, comm.size))]
+
+    return dataclasses.replace(
+        ds,
+        X_train=mine(ds.X_train),
+        y_train=mine(ds.y_train),
+        X_val=mine(ds.X_val),
+        y_val=mine(ds.y_val),
+        X_test=mine(ds.X_test),
+        y_test=mine(ds.y_test),
+    )
 
 
 def _fashion_mnist_shard(
@@ -198,8 +206,8 @@ def _fashion_mnist_shard(
     files = data.fashion_mnist_files(data_dir, **find)
     images, labels = files["train-images-idx3-ubyte.gz"], files["train-labels-idx1-ubyte.gz"]
     y = data.read_idx(labels, 0, samples)
-    shape = data.idx_header(images)[1]
-    data.check_fashion_mnist((min(shape[0], len(y)), *shape[1:]), y, "training")
+    shape = data.idx_header(images)[1]  # the images one process would read: the first `samples`
+    data.check_fashion_mnist((min(shape[0], samples or shape[0]), *shape[1:]), y, "training")
     train, val, _ = data.split_indices(y, 0.0, val_fraction, seed)
     train, val = (rows[slice(*shard_bounds(len(rows), comm.rank, comm.size))] for rows in (train, val))
     X_train, X_val = _read_idx_rows(images, train, val)
