@@ -67,6 +67,13 @@ def _net(loss: str = "cross_entropy", output: str = "softmax", k: int = 3, **kwa
     return cr.Network.from_sizes([5, 7, k], "tanh", output, loss, dtype="float64", seed=3, **kwargs)
 
 
+def _standardizer_data() -> np.ndarray:
+    """Float32 features far from 0 (a one-pass variance would cancel), one of them constant."""
+    X = np.random.default_rng(5).normal(1000.0, [1.0, 0.001, 50.0, 3.0], size=(N, 4)).astype(np.float32)
+    X[:, 3] = 7.0
+    return X
+
+
 def _rows(split: str, rank: int) -> slice:
     n0, _ = SPLITS[split]
     return slice(0, n0) if rank == 0 else slice(n0, N)
@@ -131,6 +138,14 @@ def _worker(scenario: str, out: Path) -> None:
             saved[f"self-{name}-params"] = one.flat_params - ref.flat_params
             for key, values in h_ref.metrics.items():
                 saved[f"self-{name}-{key}"] = np.array(h_one[key]) - values
+    elif scenario == "standardizer":
+        X = _standardizer_data()
+        for split, per_feature in itertools.product(SPLITS, (True, False)):
+            found = distributed.fit_standardizer(X[_rows(split, rank)], comm, per_feature)
+            saved[f"{split}-{per_feature}-mean"], saved[f"{split}-{per_feature}-scale"] = (
+                found.mean,
+                found.scale,
+            )
     elif scenario in ("checkpoint_start", "checkpoint_resume"):  # 2 epochs, then on to 4
         X, y = _problem()
         net, rows = _net(), _rows("uneven", rank)
@@ -138,6 +153,12 @@ def _worker(scenario: str, out: Path) -> None:
         kwargs = {**RUNS["adam"][0], "epochs": 4 if resume else 2}
         distributed.fit(net, X[rows], y[rows], comm=comm, checkpoint=out / "run", resume=resume, **kwargs)
         saved["params"] = net.flat_params.copy()
+        # dropout, checkpointed after every batch: the start runs all 4 epochs, the resumed run
+        # continues from the last checkpoint but one (the test removes the newest), mid-epoch
+        net = _net(dropout=0.3)
+        kwargs = {**RUNS["adam"][0], "epochs": 4, "checkpoint_every": "0.001ms"}
+        distributed.fit(net, X[rows], y[rows], comm=comm, checkpoint=out / "dropout", resume=resume, **kwargs)
+        saved["dropout-params"] = net.flat_params.copy()
     elif scenario == "diverges":
         X, y = _problem("squared_error", 2)
         net = _net("squared_error", "identity", 2)
@@ -311,10 +332,32 @@ def test_k_steps_on_two_ranks_equal_one_process_and_ranks_stay_identical(tmp_pat
 
 
 @needs_mpi
+def test_fit_standardizer_is_the_standardizer_of_all_rows(tmp_path):
+    rc, log, _ = _mpiexec("standardizer", tmp_path)
+    assert rc == 0, log
+    ranks = _results(tmp_path)
+    X = _standardizer_data()
+    for split, per_feature in itertools.product(SPLITS, (True, False)):
+        ref = data.Standardizer.fit(X, per_feature)  # one process, all the rows
+        for r in ranks:
+            np.testing.assert_allclose(r[f"{split}-{per_feature}-mean"], ref.mean, rtol=1e-12)
+            np.testing.assert_allclose(r[f"{split}-{per_feature}-scale"], ref.scale, rtol=1e-12)
+    assert ref.scale.shape == (4,) and len(set(ref.scale)) == 1  # one scale for all the features
+    assert data.Standardizer.fit(X).scale[3] == 1.0  # the constant feature
+
+
+@needs_mpi
 def test_a_distributed_run_checkpoints_and_resumes_as_one_process_trains(tmp_path):
     rc, log, _ = _mpiexec("checkpoint_start", tmp_path)
     assert rc == 0, log
     assert (tmp_path / "run" / "checkpoint-000000010.safetensors").exists()  # 2 epochs of 5 steps
+    uninterrupted = _results(tmp_path)[0]["dropout-params"]
+    newest, before = sorted((tmp_path / "dropout").glob("checkpoint-*.safetensors"))[::-1]
+    assert (newest.name, before.name) == (
+        "checkpoint-000000020.safetensors",
+        "checkpoint-000000019.safetensors",
+    )
+    newest.unlink()  # resume from step 19: epoch 4, after its 4th batch of 5
     rc, log, _ = _mpiexec("checkpoint_resume", tmp_path)
     assert rc == 0, log
     ranks = _results(tmp_path)
@@ -323,6 +366,11 @@ def test_a_distributed_run_checkpoints_and_resumes_as_one_process_trains(tmp_pat
     cr.fit(ref, X, y, **{**RUNS["adam"][0], "epochs": 4})
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
     np.testing.assert_allclose(ranks[0]["params"], ref.flat_params, rtol=0, atol=1e-8)
+    # with dropout, the resumed run draws the masks the uninterrupted one drew: bit-identical
+    for r in ranks:
+        np.testing.assert_array_equal(r["dropout-params"], uninterrupted)
+    without_dropout = _results(tmp_path)[0]["params"]
+    assert np.abs(uninterrupted - without_dropout).max() > 1e-3  # the masks did act
 
 
 @needs_mpi
@@ -414,6 +462,144 @@ def test_mpiexec_chainrule_train_error_on_one_rank_aborts_all_with_one_line(tmp_
     assert "error: rank 0 of 2: run directory taken exists and is not empty: pass --force" in log
     assert "Traceback" not in log
     assert (tmp_path / "taken" / "model.safetensors").read_text() == "the user's model"
+
+
+# ---------------------------------------------------------------- the command line reads shards
+# Each rank gets its own copy of the data in which every row outside its shard is garbage (a CSV
+# row that does not parse, an image of other pixels): a run equal to one process on the true
+# data shows that no rank parsed or used a row that is not its own.
+def _mpiexec_ranks(args: list[list[str]], cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    """``mpiexec -n 1 chainrule ARGS_0 : -n 1 chainrule ARGS_1``: one job, each rank its own arguments."""
+    cmd = [MPIEXEC]
+    for i, rank_args in enumerate(args):
+        cmd += [*([":"] if i else []), "-n", "1", str(CHAINRULE), *rank_args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        return proc.wait(timeout=timeout), proc.communicate()[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"mpiexec ... chainrule {' '.join(args[0])} hung: killed after {timeout} s")
+
+
+def _one_process(args: list[str], cwd: Path, monkeypatch) -> None:
+    monkeypatch.chdir(cwd)
+    with pytest.raises(SystemExit) as done:
+        cli.main(args)
+    assert done.value.code == 0
+
+
+def _assert_same_run(one: Path, two: Path) -> None:
+    """The same metrics (all but the wall time and the data's path) and, to 1e-8, the same model."""
+    m1, m2 = (json.loads((run / "metrics.json").read_text()) for run in (one, two))
+    assert m1.keys() == m2.keys()
+    for key in m1.keys() - {"train_seconds", "data"}:
+        if isinstance(m1[key], float):
+            np.testing.assert_allclose(m2[key], m1[key], rtol=1e-10, err_msg=key)
+        else:
+            assert m2[key] == m1[key], key
+    net1, net2 = cr.load(one / "model.safetensors"), cr.load(two / "model.safetensors")
+    np.testing.assert_allclose(net2.flat_params, net1.flat_params, rtol=0, atol=1e-8)
+    for k in ("mean", "scale"):
+        np.testing.assert_allclose(
+            net2.metadata["standardize"][k], net1.metadata["standardize"][k], rtol=1e-12
+        )
+    assert {k: v for k, v in net2.metadata.items() if k not in ("standardize", "data")} == {
+        k: v for k, v in net1.metadata.items() if k not in ("standardize", "data")
+    }
+
+
+CSV_RUN = [
+    "train",
+    "--dtype",
+    "float64",
+    "--layers",
+    "8",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.03",
+    "--force",
+]
+
+
+@needs_mpi
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_mpiexec_train_on_a_csv_file_parses_only_each_ranks_rows(tmp_path, monkeypatch, task):
+    rng = np.random.default_rng(11)
+    n = 203
+    X = rng.normal(size=(n, 3))
+    if task == "classification":  # integer labels, sorted as numbers; class 10 only in rank 1's rows
+        y = np.where(X[:, 0] > 0, 2, 1)
+        y[150::7] = 10
+    else:
+        y = np.round(X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=n), 3)
+    lines = [f"{a:.6f},{b:.6f},{c:.6f},{t}" for (a, b, c), t in zip(X, y, strict=True)]
+    (tmp_path / "data.csv").write_text("a,b,c,target\n" + "\n".join(lines) + "\n")
+    for rank in range(2):  # rank r's copy: the other ranks' rows do not parse
+        start, stop = distributed.shard_bounds(n, rank, 2)
+        mine = ["not,a,number,!" if not start <= i < stop else line for i, line in enumerate(lines)]
+        (tmp_path / f"rank{rank}.csv").write_text("a,b,c,target\n" + "\n".join(mine) + "\n")
+    samples = ["--samples", "190"] if task == "classification" else []  # uneven shards: 102 and 88 rows
+    rc, log = _mpiexec_ranks(
+        [[*CSV_RUN, *samples, "--data", f"rank{r}.csv", "--out", "two"] for r in range(2)], tmp_path
+    )
+    assert rc == 0, log
+    assert "2 processes" in log and log.count("epoch 3/3") == 1
+    _one_process([*CSV_RUN, *samples, "--data", "data.csv", "--out", "one"], tmp_path, monkeypatch)
+    _assert_same_run(tmp_path / "one", tmp_path / "two")
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    if task == "classification":
+        assert cr.load(tmp_path / "two" / "model.safetensors").metadata["classes"] == [1, 2, 10]
+        assert metrics["test_accuracy"] > 0.6
+    else:
+        assert metrics["test_r2"] > 0.3 and {"train_rmse", "val_mae", "test_r2"} <= metrics.keys()
+
+
+@needs_mpi
+def test_mpiexec_train_on_fashion_mnist_files_reads_only_each_ranks_images(tmp_path, monkeypatch):
+    rng = np.random.default_rng(12)
+    n_train, n_test = 300, 101
+    y, y_test = rng.integers(0, 10, n_train), rng.integers(0, 10, n_test)
+    band = lambda y: 150 * (np.arange(28)[None, :, None] // 3 == y[:, None, None])  # noqa: E731
+    images = rng.integers(0, 100, (n_train, 28, 28)) + band(y)  # class k: rows 3k..3k+2 light up
+    test_images = rng.integers(0, 100, (n_test, 28, 28)) + band(y_test)
+    files = {"train-labels-idx1-ubyte.gz": y, "t10k-labels-idx1-ubyte.gz": y_test}
+    (tmp_path / "true").mkdir()
+    for name, a in {
+        **files,
+        "train-images-idx3-ubyte.gz": images,
+        "t10k-images-idx3-ubyte": test_images,
+    }.items():
+        _write_idx(tmp_path / "true" / name, a)
+    train, val, _ = data.split_indices(y, 0.0, 0.1, seed=0)  # the split of one process
+    for rank in range(2):  # rank r's copy: every image outside its shard is another one
+        part = np.zeros(n_train, dtype=bool)
+        for rows in (train, val):
+            part[rows[slice(*distributed.shard_bounds(len(rows), rank, 2))]] = True
+        test_part = np.zeros(n_test, dtype=bool)
+        test_part[slice(*distributed.shard_bounds(n_test, rank, 2))] = True
+        assert 0 < part.sum() < n_train
+        folder = tmp_path / f"rank{rank}"
+        folder.mkdir()
+        for name, a in files.items():  # every rank reads all the labels
+            _write_idx(folder / name, a)
+        _write_idx(folder / "train-images-idx3-ubyte.gz", np.where(part[:, None, None], images, 255 - images))
+        _write_idx(folder / "t10k-images-idx3-ubyte", np.where(test_part[:, None, None], test_images, 0))
+    args = ["train", "--data", "fashion-mnist", "--dtype", "float64", "--layers", "16", "--epochs", "2"]
+    args += ["--batch-size", "32", "--force"]
+    rc, log = _mpiexec_ranks([[*args, "--data-dir", f"rank{r}", "--out", "two"] for r in range(2)], tmp_path)
+    assert rc == 0, log
+    assert f"{len(train)} training, {len(val)} validation, 101 test rows" in log and "2 processes" in log
+    _one_process([*args, "--data-dir", "true", "--out", "one"], tmp_path, monkeypatch)
+    _assert_same_run(tmp_path / "one", tmp_path / "two")
+    assert json.loads((tmp_path / "two" / "metrics.json").read_text())["test_accuracy"] > 0.5
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ status, never a traceback.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from rich.text import Text
 
 import chainrule as cr
 from chainrule import data as datasets
+from chainrule import distributed
 from chainrule.checkpoint import checkpoints
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.safefile import atomic_write
@@ -319,14 +321,51 @@ def _confusion_table(cm: np.ndarray, classes: Sequence[Any]) -> Table:
     return table
 
 
-def _regression_figures(network: cr.Network, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    residual = network.predict(X)[:, 0].astype(np.float64) - y
-    variance = float(np.var(y))
+def _regression_figures(
+    network: cr.Network, X: np.ndarray, y: np.ndarray, comm: Any = None
+) -> dict[str, float]:
+    """RMSE, MAE and R² = 1 − mean(r²) / var(y) of the residuals r; with ``comm``, of the rows of
+    all ranks (each passing its own), from sums Allreduced in two passes."""
+    residual = _predictions(network, X)[:, 0].astype(np.float64) - y
+    n, squares, absolute, total = _summed(
+        comm, [len(y), np.sum(residual**2), np.sum(np.abs(residual)), np.sum(y)]
+    )
+    variance = float(_summed(comm, np.sum((y - total / n) ** 2)) / n)
     return {
-        "rmse": float(np.sqrt(np.mean(residual**2))),
-        "mae": float(np.mean(np.abs(residual))),
-        "r2": 1 - float(np.mean(residual**2)) / variance if variance > 0 else float("nan"),
+        "rmse": float(np.sqrt(squares / n)),
+        "mae": float(absolute / n),
+        "r2": 1 - float(squares / n) / variance if variance > 0 else float("nan"),
     }
+
+
+def _scores(network: cr.Network, X: np.ndarray, y: np.ndarray, comm: Any) -> dict[str, float]:
+    """The loss and accuracy (or the regression figures) on rows X, y; with ``comm``, on the rows
+    of all ranks (each passing its own)."""
+    result = network.evaluate(X, y) if comm is None else distributed.evaluate(network, X, y, comm)
+    if not network.loss.classifier:
+        result.update(_regression_figures(network, X, y, comm))
+    return result
+
+
+def _confusion_matrix(network: cr.Network, X: np.ndarray, y: np.ndarray, k: int, comm: Any) -> np.ndarray:
+    """The confusion matrix of the rows X, y (with ``comm``: summed over the ranks' rows)."""
+    cm = _confusion(y, _predictions(network, X), k)
+    return cm if comm is None else distributed.allreduce_sum(comm, cm)
+
+
+def _predictions(network: cr.Network, X: np.ndarray) -> np.ndarray:
+    """`Network.predict`, also of no rows (a rank's empty shard)."""
+    return network.predict(X) if len(X) else network.predict(np.zeros((1, network.n_features)))[:0]
+
+
+def _summed(comm: Any, values: Any) -> Any:
+    """Numbers of this process, or (with ``comm``) summed over the ranks: float64, or int for ints."""
+    values = np.asarray(values)
+    if comm is not None:
+        values = distributed.allreduce_sum(
+            comm, values.astype(np.int64 if values.dtype.kind in "iub" else np.float64)
+        )
+    return values.item() if values.ndim == 0 else values
 
 
 # ------------------------------------------------------------------------------------- train
@@ -532,7 +571,10 @@ def train(
 
     downloads = _DownloadBar()
     try:
-        ds = datasets.load(
+        # under MPI, each rank reads only its own rows of every split (and fits the standardiser
+        # on the training rows of all ranks together)
+        load = datasets.load if comm is None else functools.partial(distributed.load_shard, comm=comm)
+        ds = load(
             data,
             data_dir=data_dir,
             target=target,
@@ -547,12 +589,15 @@ def train(
         )
     finally:
         downloads.close()
-    standardizer = ds.standardizer()  # fitted on the training rows only
+    standardizer = (  # fitted on the training rows only
+        ds.standardizer() if comm is None else distributed.fit_standardizer(ds.X_train, comm, not ds.images)
+    )
     splits = {
         "train": (standardizer(ds.X_train), ds.y_train),
         "val": (standardizer(ds.X_val), ds.y_val),
         "test": (standardizer(ds.X_test), ds.y_test),
     }
+    rows = {split: _summed(comm, len(y)) for split, (_, y) in splits.items()}  # of all ranks
     try:
         network = _build(ds, settings, dropout=dropout, dtype=dtype, seed=seed)
     except ValueError as e:
@@ -580,18 +625,18 @@ def train(
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = splits.values()
     console.print(
         f"training {'-'.join(map(str, sizes))} network ({network.n_parameters:,} parameters) "
-        f"on {data}: {len(y_train)} training, {len(y_val)} validation, {len(y_test)} test rows; "
+        f"on {data}: {rows['train']} training, {rows['val']} validation, {rows['test']} test rows; "
         f"{opt!r}, batch {settings['batch'] or 'full'}" + (f"; {comm.size} processes" if comm else ""),
         soft_wrap=True,
         markup=False,
     )
-    progress = _Progress(settings["epochs"], math.ceil(len(y_train) / (settings["batch"] or len(y_train))))
+    progress = _Progress(settings["epochs"], math.ceil(rows["train"] / (settings["batch"] or rows["train"])))
     start = time.perf_counter()
     fit_kwargs: dict[str, Any] = {
         "epochs": settings["epochs"],
         "batch_size": settings["batch"],
         "optimizer": opt,
-        "validation_data": (X_val, y_val) if len(y_val) else None,
+        "validation_data": (X_val, y_val) if rows["val"] else None,
         "early_stopping": early_stopping or None,
         "checkpoint": None if every is None else run,
         "checkpoint_every": every,
@@ -600,10 +645,9 @@ def train(
     try:
         if comm is None:
             history = cr.fit(network, X_train, y_train, callbacks=[progress], **fit_kwargs)
-        else:
-            history = _fit_distributed(
-                network, comm, (X_train, y_train), (X_val, y_val), progress, fit_kwargs
-            )
+        else:  # on this rank's rows; the progress bar on rank 0 only
+            callbacks = [progress] if root else []
+            history = distributed.fit(network, X_train, y_train, comm=comm, callbacks=callbacks, **fit_kwargs)
     except cr.TrainingInterrupted as e:
         progress.bar.stop()
         name = signal.Signals(e.signal).name
@@ -615,8 +659,13 @@ def train(
     finally:
         progress.bar.stop()
     seconds = time.perf_counter() - start
+    scores: dict[str, float] = {}
+    for split, (X, y) in splits.items():  # under MPI, every rank scores its rows: all together
+        if rows[split]:
+            scores.update({f"{split}_{k}": v for k, v in _scores(network, X, y, comm).items()})
+    cm = None if ds.classes is None else _confusion_matrix(network, X_test, y_test, len(ds.classes), comm)
     if not root:
-        return  # the weights are rank 0's, bit for bit: it evaluates and writes the run
+        return  # the weights are rank 0's, bit for bit: it writes the run
 
     metrics: dict[str, Any] = {
         "data": data,
@@ -636,13 +685,9 @@ def train(
         "dropout": dropout,
         "seed": seed,
         "dtype": dtype,
+        **scores,
     }
-    for split, (X, y) in splits.items():
-        if len(y):
-            metrics.update({f"{split}_{k}": v for k, v in network.evaluate(X, y).items()})
-            if ds.classes is None:
-                metrics.update({f"{split}_{k}": v for k, v in _regression_figures(network, X, y).items()})
-    _write_run(run, network, history, metrics, ds.classes, X_test, y_test, force or resume is not None)
+    _write_run(run, network, history, metrics, ds.classes, cm, force or resume is not None)
     console.print(_summary(metrics, ds.classes is not None))
     files = "model.safetensors, history.json, metrics.json, curves.png"
     console.print(
@@ -650,28 +695,6 @@ def train(
         soft_wrap=True,
         markup=False,
     )
-
-
-def _fit_distributed(
-    network: cr.Network,
-    comm: Any,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    progress: _Progress,
-    fit_kwargs: dict[str, Any],
-) -> cr.History:
-    """`chainrule.distributed.fit` on this rank's shard of the training and validation rows
-    (every rank has split the data alike); the progress bar on rank 0 only."""
-    from chainrule import distributed
-
-    def shard(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        start, stop = distributed.shard_bounds(len(y), comm.rank, comm.size)
-        return X[start:stop], y[start:stop]
-
-    if fit_kwargs["validation_data"] is not None:
-        fit_kwargs = {**fit_kwargs, "validation_data": shard(*val)}
-    callbacks = [progress] if comm.rank == 0 else []
-    return distributed.fit(network, *shard(*train), comm=comm, callbacks=callbacks, **fit_kwargs)
 
 
 def _checkpoint_every(text: str | None) -> int | str | None:
@@ -776,20 +799,18 @@ def _write_run(
     history: cr.History,
     metrics: dict[str, Any],
     classes: list[Any] | None,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
+    cm: np.ndarray | None,
     force: bool,
 ) -> None:
-    """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png."""
+    """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png
+    (of the confusion matrix ``cm`` on the test rows)."""
     run.mkdir(parents=True, exist_ok=True)
     cr.save(network, run / "model.safetensors", overwrite=force)
     (run / "history.json").write_text(json.dumps(history.to_dict(), indent=1) + "\n")
     (run / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     _plot_curves(history, run / "curves.png")
-    if classes is not None:
-        _plot_confusion(
-            _confusion(y_test, network.predict(X_test), len(classes)), classes, run / "confusion.png"
-        )
+    if classes is not None and cm is not None:
+        _plot_confusion(cm, classes, run / "confusion.png")
 
 
 def _summary(metrics: dict[str, Any], classifier: bool) -> Table:

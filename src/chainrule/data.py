@@ -213,18 +213,23 @@ def load_fashion_mnist(
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         arrays.append(read_idx(files[name]))
     X_train, y_train, X_test, y_test = arrays
-    for X, y, what in ((X_train, y_train, "training"), (X_test, y_test, "test")):
-        if X.ndim != 3 or X.shape[1:] != (28, 28) or y.ndim != 1 or len(X) != len(y) or y.max() > 9:
-            raise DataError(
-                f"the Fashion-MNIST {what} files hold images {X.shape} and labels {y.shape}, not 28x28 "
-                "images with one label 0..9 each: replace them with the original files"
-            )
+    check_fashion_mnist(X_train.shape, y_train, "training")
+    check_fashion_mnist(X_test.shape, y_test, "test")
     return (
         X_train.reshape(len(X_train), -1).astype(np.float32),
         y_train.astype(np.intp),
         X_test.reshape(len(X_test), -1).astype(np.float32),
         y_test.astype(np.intp),
     )
+
+
+def check_fashion_mnist(images: tuple[int, ...], y: Array, what: str) -> None:
+    """Refuse files that do not hold 28x28 images (``images`` is their shape) with one label 0..9 each."""
+    if len(images) != 3 or images[1:] != (28, 28) or y.ndim != 1 or images[0] != len(y) or y.max() > 9:
+        raise DataError(
+            f"the Fashion-MNIST {what} files hold images {images} and labels {y.shape}, not 28x28 "
+            "images with one label 0..9 each: replace them with the original files"
+        )
 
 
 # ----------------------------------------------------------------------------------- CSV files
@@ -252,8 +257,9 @@ def read_csv(path: str | os.PathLike[str]) -> tuple[list[str], Array]:
     return header, np.array(rows[1:], dtype=str)
 
 
-def numeric(cells: Array, names: Sequence[str], path: str | os.PathLike[str]) -> Array:
-    """The columns of ``cells`` as float64, or an error naming the first bad column and line."""
+def numeric(cells: Array, names: Sequence[str], path: str | os.PathLike[str], first_row: int = 0) -> Array:
+    """The columns of ``cells`` as float64, or an error naming the first bad column and line
+    (``cells`` being data rows ``first_row``, ... of the file)."""
     X = np.empty(cells.shape, dtype=np.float64)
     for c, name in enumerate(names):
         try:
@@ -263,14 +269,14 @@ def numeric(cells: Array, names: Sequence[str], path: str | os.PathLike[str]) ->
             value = cells[r, c].strip()
             problem = "is empty" if not value else f"is not a number ({value!r})"
             raise DataError(
-                f"{path}, line {r + 2}: column {name!r} {problem}: features must be numeric; "
+                f"{path}, line {first_row + r + 2}: column {name!r} {problem}: features must be numeric; "
                 "encode or drop that column (or fill in missing values)"
             ) from None
         bad = ~np.isfinite(X[:, c])
         if bad.any():
             r = int(np.argmax(bad))
             raise DataError(
-                f"{path}, line {r + 2}: column {name!r} is {cells[r, c].strip()!r}: NaN and inf "
+                f"{path}, line {first_row + r + 2}: column {name!r} is {cells[r, c].strip()!r}: NaN and inf "
                 "cannot be learned from; remove or impute those values"
             )
     return X
@@ -288,6 +294,13 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None) -> tuple[A
     """X (float64), the target column's cells (strings), the feature names and the target name.
     ``target`` names the target column; the last column by default."""
     header, cells = read_csv(path)
+    return features_and_target(header, cells, path, target)
+
+
+def features_and_target(
+    header: list[str], cells: Array, path: str | os.PathLike[str], target: str | None, first_row: int = 0
+) -> tuple[Array, Array, list[str], str]:
+    """`load_csv` of a CSV file's header and cells (data rows ``first_row``, ... of the file)."""
     if len(set(header)) != len(header):
         raise DataError(f"{path} has duplicate column names: give every column its own name")
     target = header[-1] if target is None else target
@@ -300,7 +313,7 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None) -> tuple[A
     t = header.index(target)
     names = [name for c, name in enumerate(header) if c != t]
     features = np.delete(cells, t, axis=1)
-    return numeric(features, names, path), np.char.strip(cells[:, t]), names, target
+    return numeric(features, names, path, first_row), np.char.strip(cells[:, t]), names, target
 
 
 # ------------------------------------------------------------------------------------- labels
@@ -373,9 +386,16 @@ class Standardizer:
         features (pixels of images: a nearly blank border pixel is not blown up)."""
         X = np.asarray(X)
         axis = 0 if per_feature else None  # sums accumulate in float64 whatever X's precision
-        mean, scale = X.mean(axis=axis, dtype=np.float64), X.std(axis=axis, dtype=np.float64)
-        mean, scale = np.broadcast_to(mean, X.shape[1:]).copy(), np.broadcast_to(scale, X.shape[1:]).copy()
-        return cls(mean, np.where(scale > 1e-12, scale, 1.0))
+        return cls.from_moments(
+            X.mean(axis=axis, dtype=np.float64), X.std(axis=axis, dtype=np.float64), X.shape[1:]
+        )
+
+    @classmethod
+    def from_moments(cls, mean: Any, std: Any, shape: tuple[int, ...]) -> Standardizer:
+        """From the mean and standard deviation (per feature, or one of each for all features)
+        spread to the features' ``shape``; the scale is 1 where the standard deviation is ~0."""
+        mean, std = np.broadcast_to(mean, shape).copy(), np.broadcast_to(std, shape).copy()
+        return cls(mean, np.where(std > 1e-12, std, 1.0))
 
     def __call__(self, X: Array) -> Array:
         """x' = (x − mean) / scale, in X's precision (float64 for integer X)."""

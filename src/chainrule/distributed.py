@@ -19,13 +19,17 @@ momentum and Adam all work unchanged, because every rank feeds them the same gra
     net = chainrule.Network.from_sizes([784, 30, 10], seed=0)
     distributed.fit(net, X, y, comm=comm, epochs=5, batch_size=1024, optimizer="adam")
 
-run as ``mpiexec -n 4 python -m mpi4py train.py``. See docs/distributed.md.
+run as ``mpiexec -n 4 python -m mpi4py train.py``. For ``chainrule train`` under mpiexec,
+`load_shard` gives each rank its rows of a data set's splits (reading only those of
+Fashion-MNIST and CSV files) and `fit_standardizer` fits the standardiser on all ranks' training
+rows. See docs/distributed.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -128,6 +132,187 @@ def read_csv_shard(path: str | os.PathLike[str], rank: int, size: int) -> tuple[
     return header, np.array(rows, dtype=str).reshape(len(rows), len(header))
 
 
+# --------------------------------------------------------------------------------- data sets
+def load_shard(
+    name: str,
+    comm: Any,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    task: str = "auto",
+    samples: int | None = None,
+    noise: float = 0.1,
+    classes: int = 2,
+    seed: int | None = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.25,
+    **find: Any,
+) -> data.Dataset:
+    """This rank's rows of the training, validation and test splits of the data set ``name``,
+    which `chainrule.data.load` (whose arguments these are) splits on one process: the same
+    rows, in the same order, once the ranks' parts are put end to end in rank order.
+
+    Fashion-MNIST and CSV files are read in shards: the ranks split the labels of all rows
+    as one process does, and each reads (or parses) only the feature rows of its own part.
+    The digits and the 2-D toys are small and made in memory: every rank loads them whole
+    and keeps its shard of each split."""
+    val_fraction = data._check_fraction(val_fraction, "--val-fraction", low_ok=True)
+    if samples is not None and samples < 1:
+        raise data.DataError(f"--samples must be a positive integer, got {samples}")
+    if name == "fashion-mnist":
+        return _fashion_mnist_shard(comm, data_dir, samples, seed, val_fraction, find)
+    if name not in data.DATASETS and data.is_csv(name):
+        return _csv_shard(name, comm, target, task, samples, seed, val_fraction, test_fraction)
+    ds = data.load(
+        name,
+        target=target,
+        task=task,
+        samples=samples,
+        noise=noise,
+        classes=classes,
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+
+    def mine(rows: Array) -> Array:
+        return rows[slice(*shard_bounds(len(rows), comm.rank, comm.size))]
+
+    return dataclasses.replace(
+        ds,
+        X_train=mine(ds.X_train),
+        y_train=mine(ds.y_train),
+        X_val=mine(ds.X_val),
+        y_val=mine(ds.y_val),
+        X_test=mine(ds.X_test),
+        y_test=mine(ds.y_test),
+    )
+
+
+def _fashion_mnist_shard(
+    comm: Any,
+    data_dir: str | os.PathLike[str] | None,
+    samples: int | None,
+    seed: int | None,
+    val_fraction: float,
+    find: dict[str, Any],
+) -> data.Dataset:
+    """Every rank reads all the training labels (60 kB) and splits them as `chainrule.data.load`
+    does, then reads only the images of its shard of the training and of the validation rows
+    (sorted row numbers: one range of the file), and its shard of the test images."""
+    if comm.rank == 0:  # rank 0 downloads the files if no folder has them, before the others look
+        data.fashion_mnist_files(data_dir, **find)
+    comm.Barrier()
+    files = data.fashion_mnist_files(data_dir, **find)
+    images, labels = files["train-images-idx3-ubyte.gz"], files["train-labels-idx1-ubyte.gz"]
+    y = data.read_idx(labels, 0, samples)
+    shape = data.idx_header(images)[1]  # the images one process would read: the first `samples`
+    data.check_fashion_mnist((min(shape[0], samples or shape[0]), *shape[1:]), y, "training")
+    train, val, _ = data.split_indices(y, 0.0, val_fraction, seed)
+    train, val = (rows[slice(*shard_bounds(len(rows), comm.rank, comm.size))] for rows in (train, val))
+    X_train, X_val = _read_idx_rows(images, train, val)
+    test_images, test_labels = files["t10k-images-idx3-ubyte.gz"], files["t10k-labels-idx1-ubyte.gz"]
+    y_test = data.read_idx(test_labels)
+    data.check_fashion_mnist(data.idx_header(test_images)[1], y_test, "test")
+    test = np.arange(*shard_bounds(len(y_test), comm.rank, comm.size))
+    (X_test,) = _read_idx_rows(test_images, test)
+    return data.Dataset(
+        "fashion-mnist",
+        X_train,
+        y[train].astype(np.intp),
+        X_val,
+        y[val].astype(np.intp),
+        X_test,
+        y_test[test].astype(np.intp),
+        list(data.FASHION_MNIST_CLASSES),
+        images=True,
+    )
+
+
+def _read_idx_rows(path: Path, *rows: Array) -> list[Array]:
+    """The images of each array of sorted row numbers ``rows``, as float32 vectors, from one read
+    of the range of the file that holds them all."""
+    used = [r for r in rows if len(r)]
+    start = min((int(r[0]) for r in used), default=0)
+    stop = max((int(r[-1]) + 1 for r in used), default=0)
+    block = data.read_idx(path, start, stop)
+    features = int(np.prod(block.shape[1:]))
+    return [block[r - start].reshape(len(r), features).astype(np.float32) for r in rows]
+
+
+def _csv_shard(
+    path: str,
+    comm: Any,
+    target: str | None,
+    task: str,
+    samples: int | None,
+    seed: int | None,
+    val_fraction: float,
+    test_fraction: float,
+) -> data.Dataset:
+    """Every rank parses only its rows of the file (`read_csv_shard`). The classes depend on the
+    set of labels only: the ranks' sets are gathered (as JSON), and every rank decides them as
+    one process does. Then every rank gathers the encoded targets of all rows (8 bytes a row)
+    to split them as `chainrule.data.load` does, and keeps the rows of each split it holds."""
+    header, cells = read_csv_shard(path, comm.rank, comm.size)
+    start = _offset_and_total(comm, len(cells))[0]  # the file's data row of this rank's first
+    X, raw, names, target = data.features_and_target(header, cells, path, target, first_row=start)
+    if samples is not None:  # the first rows of the file
+        keep = min(len(raw), max(samples - start, 0))
+        X, raw = X[:keep], raw[:keep]
+    if (np.char.str_len(raw) == 0).any():
+        r = start + int(np.argmax(np.char.str_len(raw) == 0))
+        raise data.DataError(f"the target of row {r + 1} is empty: fill in or remove rows without a target")
+    seen = sorted(set().union(*_allgather_json(comm, np.unique(raw).tolist())))
+    _, labels = data.encode_labels(np.array(seen, dtype=str), task)
+    y = data.encode_labels(raw, "regression")[0] if labels is None else data.labels_to_indices(raw, labels)
+    y_all = _allgatherv(comm, y)
+    test_fraction = data._check_fraction(test_fraction, "--test-fraction", low_ok=False)
+    splits = data.split_indices(y_all, test_fraction, val_fraction, seed, stratify=labels is not None)
+    if len(splits[0]) == 0 or len(splits[2]) == 0:
+        raise data.DataError(
+            f"{path} has {len(y_all)} rows, too few to split into training and test rows: give more rows"
+        )
+    tr, va, te = (rows[(rows >= start) & (rows < start + len(y))] - start for rows in splits)
+    return data.Dataset(path, X[tr], y[tr], X[va], y[va], X[te], y[te], labels, names, target)
+
+
+def fit_standardizer(X: Array, comm: Any, per_feature: bool = True) -> data.Standardizer:
+    """`chainrule.data.Standardizer.fit` on the rows of all ranks, this rank holding X (possibly
+    no rows), in two passes of float64 sums, each Allreduced:
+
+        mean = Σ_n x_n / N        scale² = Σ_n (x_n − mean)² / N
+
+    per feature, or over all the features' values (``per_feature=False``, for pixels)."""
+    MPI = _mpi()
+    X = np.asarray(X)
+    axis = 0 if per_feature else None
+    sums = np.append(len(X) if per_feature else X.size, X.sum(axis=axis, dtype=np.float64))
+    comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+    n = sums[0]
+    if n == 0:
+        raise ValueError("no rank has training rows: the standardisation needs at least one")
+    mean = sums[1:] / n
+    squares = np.zeros_like(mean)
+    for start in range(0, len(X), 4096):  # block by block: no float64 copy of all of X at once
+        deviation = X[start : start + 4096] - mean
+        squares += np.square(deviation, out=deviation).sum(axis=axis)
+    comm.Allreduce(MPI.IN_PLACE, squares, op=MPI.SUM)
+    return data.Standardizer.from_moments(mean, np.sqrt(squares / n), X.shape[1:])
+
+
+def evaluate(network: Network, X: Any, y: Any, comm: Any) -> dict[str, float]:
+    """`Network.evaluate` on the rows of all ranks, this rank holding X, y (possibly no rows)."""
+    return _evaluate(network, *_check_shard(network, X, y, "X"), comm)
+
+
+def allreduce_sum(comm: Any, values: Array) -> Array:
+    """``values`` (an array of numbers) summed over the ranks, in place."""
+    MPI = _mpi()
+    comm.Allreduce(MPI.IN_PLACE, values, op=MPI.SUM)
+    return values
+
+
 # --------------------------------------------------------------------------------- one step
 def train_step(
     network: Network, X: Array, y: Array, n_total: int, comm: Any, stats: Array | None = None
@@ -214,6 +399,8 @@ class _Reduced:
     def __init__(self, network: Network, comm: Any) -> None:
         self.network, self.comm, self.root = network, comm, comm.rank == 0
         self.stats = np.zeros(3)
+        # with one process, dropout draws from the network's generator, as in chainrule.fit
+        self.dropouts = [la for la in network.layers if isinstance(la, Dropout)] if comm.size > 1 else []
 
     def rows(self, X: Any, y: Any, what: str) -> tuple[Array, Array]:
         X, y = _check_shard(self.network, X, y, what)
@@ -225,11 +412,27 @@ class _Reduced:
         start, n = _offset_and_total(self.comm, len(X))
         return _Parts(X, y, start, n, batch_size, shuffle)
 
-    def step(self, batch: tuple[Array, Array, int]) -> tuple[float, float, int, int]:
-        """(L of the global batch, Σ_n C^n, right predictions, rows), all summed over the ranks."""
+    def step(self, batch: tuple[Array, Array, int], index: int) -> tuple[float, float, int, int]:
+        """(L of the global batch, Σ_n C^n, right predictions, rows), all summed over the ranks;
+        ``index`` is the number of steps before this one."""
         Xb, yb, n = batch
+        if self.dropouts:
+            self.own_masks(index)
         stats = train_step(self.network, Xb, yb, n, self.comm, self.stats)
         return stats[0] * self.network.loss.scale(n), stats[0], int(stats[1]), n
+
+    def own_masks(self, index: int) -> None:
+        """This rank's dropout masks of step ``index``: from the network's generator jumped
+        1 + rank + size · index times, a stream of its own for every (rank, step).
+
+        Within a run the generator only shuffles, at the start of an epoch, and a checkpoint
+        keeps it: so the masks are a function of the run's position, and a resumed run draws
+        those that the uninterrupted run drew (each rank keeping a stream of its own across
+        steps would need every rank's state in rank 0's checkpoint)."""
+        comm = self.comm
+        own = np.random.Generator(self.network.rng.bit_generator.jumped(1 + comm.rank + comm.size * index))
+        for layer in self.dropouts:
+            layer.rng = own
 
     def evaluate(self, X: Array, y: Array) -> dict[str, float]:
         return _evaluate(self.network, X, y, self.comm)
@@ -277,16 +480,18 @@ def fit(
 
     With more than one process, an error on any rank prints its message and aborts the whole job
     (``MPI_Abort``): the other ranks would otherwise wait for it in the next Allreduce forever.
-    Dropout masks come from a stream of each rank's own (they cannot match one process's).
+    Dropout masks come from a stream of each rank's own and step's (they cannot match one
+    process's); a resumed run draws the same ones as the uninterrupted run.
     """
     comm = _mpi().COMM_WORLD if comm is None else comm
     with _abort_on_error(comm):
         # the same start on every rank: rank 0's weights and generator (the batch permutation)
         comm.Bcast(network.flat_params, root=0)
         network.rng.bit_generator.state = _bcast_json(comm, network.rng.bit_generator.state)
-        with _own_dropout_masks(network, comm):
+        how = _Reduced(network, comm)
+        try:
             return _fit(
-                _Reduced(network, comm),
+                how,
                 X,
                 y,
                 epochs=epochs,
@@ -302,6 +507,9 @@ def fit(
                 checkpoint_every=checkpoint_every,
                 resume=resume,
             )
+        finally:
+            for layer in how.dropouts:
+                layer.rng = network.rng
 
 
 def _evaluate(network: Network, X: Array, y: Array, comm: Any) -> dict[str, float]:
@@ -351,20 +559,24 @@ def _bcast_json(comm: Any, value: Any) -> Any:
     return json.loads(buf.tobytes())
 
 
-@contextlib.contextmanager
-def _own_dropout_masks(network: Network, comm: Any) -> Iterator[None]:
-    """With several ranks, each draws its dropout masks from a stream of its own, jumped ahead of
-    the network's generator (which must stay the same on every rank: it shuffles the rows)."""
-    dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
-    if comm.size > 1:
-        own = np.random.Generator(network.rng.bit_generator.jumped(comm.rank + 1))
-        for layer in dropouts:
-            layer.rng = own
-    try:
-        yield
-    finally:
-        for layer in dropouts:
-            layer.rng = network.rng
+def _allgather_json(comm: Any, value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank, sent as JSON text (never pickle)."""
+    mine = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
+    sizes = np.zeros(comm.size, dtype=np.int64)
+    comm.Allgather(np.array([len(mine)], dtype=np.int64), sizes)
+    every = np.empty(int(sizes.sum()), dtype=np.uint8)
+    comm.Allgatherv(mine, [every, sizes])
+    bounds = np.append(0, np.cumsum(sizes)).tolist()
+    return [json.loads(every[a:b].tobytes()) for a, b in itertools.pairwise(bounds)]
+
+
+def _allgatherv(comm: Any, values: Array) -> Array:
+    """The ranks' 1-D arrays ``values`` (of one dtype), end to end in rank order, on every rank."""
+    counts = np.zeros(comm.size, dtype=np.int64)
+    comm.Allgather(np.array([len(values)], dtype=np.int64), counts)
+    every = np.empty(int(counts.sum()), dtype=values.dtype)
+    comm.Allgatherv(np.ascontiguousarray(values), [every, counts])
+    return every
 
 
 @contextlib.contextmanager

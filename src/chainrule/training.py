@@ -252,8 +252,10 @@ class _Local:
     def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> _Batches:
         return _Batches(X, y, batch_size, shuffle)
 
-    def step(self, batch: tuple[Array, ...]) -> tuple[float, float, int, int]:
-        """(L of the batch, Σ_n C^n, correctly classified rows, rows), ∇L in flat_grads."""
+    def step(self, batch: tuple[Array, ...], index: int) -> tuple[float, float, int, int]:
+        """(L of the batch, Σ_n C^n, correctly classified rows, rows), ∇L in flat_grads.
+        ``index``, the number of steps before this one, is not needed here (the distributed
+        trainer derives each rank's dropout masks from it)."""
         network = self.network
         Xb, yb = batch
         value = network.train_step(Xb, yb)
@@ -727,7 +729,7 @@ def _train_epoch(
     loss, step = how.network.loss, how.step
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
     for batch, rows in enumerate(batches, start=run.pos.batch):
-        value, sum_c, right, n = step(rows)  # L, Σ_n C^n, right predictions, rows of the batch
+        value, sum_c, right, n = step(rows, run.pos.step)  # L, Σ_n C^n, right predictions, rows
         run.guard(value)
         opt.step()
         total += sum_c
