@@ -490,7 +490,8 @@ class Dataset:
         return meta
 
 
-def _check_fraction(value: float, what: str, low_ok: bool) -> float:
+def check_fraction(value: float, what: str, low_ok: bool) -> float:
+    """``value`` as a float in (0, 1), or [0, 1) with ``low_ok``; else a DataError naming ``what``."""
     if not (0 <= value < 1 if low_ok else 0 < value < 1):
         interval = "[0, 1)" if low_ok else "(0, 1)"
         raise DataError(f"{what} must lie in {interval}, got {value}: e.g. {what} 0.2")
@@ -522,7 +523,7 @@ def load(
     no test split of its own; ``val_fraction`` is the part of the training rows held out for
     validation. Splits of class labels are stratified. ``find`` goes to `fashion_mnist_files`.
     """
-    val_fraction = _check_fraction(val_fraction, "--val-fraction", low_ok=True)
+    val_fraction = check_fraction(val_fraction, "--val-fraction", low_ok=True)
     if samples is not None and samples < 1:
         raise DataError(f"--samples must be a positive integer, got {samples}")
     first = slice(None, samples)
@@ -563,7 +564,7 @@ def load(
             f"unknown data set {data!r}: use one of {', '.join(DATASETS)}, or a path to a .csv file"
         )
     y, labels = encode_labels(raw, task)
-    test_fraction = _check_fraction(test_fraction, "--test-fraction", low_ok=False)
+    test_fraction = check_fraction(test_fraction, "--test-fraction", low_ok=False)
     tr, va, te = split_indices(y, test_fraction, val_fraction, seed, stratify=labels is not None)
     if len(tr) == 0 or len(te) == 0:
         raise DataError(

@@ -156,7 +156,7 @@ def load_shard(
     as one process does, and each reads (or parses) only the feature rows of its own part.
     The digits and the 2-D toys are small and made in memory: every rank loads them whole
     and keeps its shard of each split."""
-    val_fraction = data._check_fraction(val_fraction, "--val-fraction", low_ok=True)
+    val_fraction = data.check_fraction(val_fraction, "--val-fraction", low_ok=True)
     if samples is not None and samples < 1:
         raise data.DataError(f"--samples must be a positive integer, got {samples}")
     if name == "fashion-mnist":
@@ -267,7 +267,7 @@ def _csv_shard(
     _, labels = data.encode_labels(np.array(seen, dtype=str), task)
     y = data.encode_labels(raw, "regression")[0] if labels is None else data.labels_to_indices(raw, labels)
     y_all = _allgatherv(comm, y)
-    test_fraction = data._check_fraction(test_fraction, "--test-fraction", low_ok=False)
+    test_fraction = data.check_fraction(test_fraction, "--test-fraction", low_ok=False)
     splits = data.split_indices(y_all, test_fraction, val_fraction, seed, stratify=labels is not None)
     if len(splits[0]) == 0 or len(splits[2]) == 0:
         raise data.DataError(
@@ -487,7 +487,7 @@ def fit(
     with _abort_on_error(comm):
         # the same start on every rank: rank 0's weights and generator (the batch permutation)
         comm.Bcast(network.flat_params, root=0)
-        network.rng.bit_generator.state = _bcast_json(comm, network.rng.bit_generator.state)
+        network.rng.bit_generator.state = bcast_json(comm, network.rng.bit_generator.state)
         how = _Reduced(network, comm)
         try:
             return _fit(
@@ -549,7 +549,7 @@ def _offset_and_total(comm: Any, n: int) -> tuple[int, int]:
     return int(counts[: comm.rank].sum()), int(counts.sum())
 
 
-def _bcast_json(comm: Any, value: Any) -> Any:
+def bcast_json(comm: Any, value: Any) -> Any:
     """Rank 0's ``value`` on every rank, sent as JSON text (never pickle)."""
     data = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8) if comm.rank == 0 else None
     size = np.array([0 if data is None else len(data)], dtype=np.int64)
