@@ -129,17 +129,16 @@ class NumpyLoop:
         b1, b2 = 0.9, 0.999
         self.t += 1
         self.m1 *= b1
-        self.m1 += np.multiply(g, 1 - b1, out=tmp)  # m ← β₁ m + (1 − β₁) g
-        self.m2 *= b2
+        self.m1 += g  # m1 = m / (1 − β₁): m1 ← β₁ m1 + g
         np.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
-        self.m2 += tmp  # v ← β₂ v + (1 − β₂) g²
-        c = math.sqrt(1 - b2**self.t)
+        self.m2 *= b2
+        self.m2 += tmp  # m2 = v / (1 − β₂): m2 ← β₂ m2 + g²
+        s, c = math.sqrt(1 - b2), math.sqrt(1 - b2**self.t)
         np.sqrt(self.m2, out=tmp)
-        tmp += 1e-8 * c
+        tmp += 1e-8 * c / s
         np.divide(self.m1, tmp, out=tmp)
-        tmp *= self.lr * c / (1 - b1**self.t)
-        self.theta -= tmp  # θ ← θ − η m̂ / (√v̂ + ε) = θ − (η c / (1 − β₁ᵗ)) m / (√v + ε c)
+        tmp *= self.lr * (1 - b1) * c / ((1 - b1**self.t) * s)
+        self.theta -= tmp  # θ ← θ − η m̂ / (√v̂ + ε), written with m1 and m2 (as chainrule's Adam)
 
     # ------------------------------------------------------------------ epochs and inference
     def fit(self, X: np.ndarray, y: np.ndarray, epochs: int = 1, shuffle: bool = True) -> float:

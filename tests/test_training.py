@@ -120,6 +120,29 @@ def test_update_rules():
     np.testing.assert_allclose(adam, p0 - 2 * 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-10)
 
 
+def test_adam_is_the_textbook_rule_step_by_step():
+    """Adam keeps m/(1 − β₁) and v/(1 − β₂) to save passes over θ: over changing gradients
+    (tiny ones too, where ε matters) it stays the textbook m, v, m̂, v̂ rule (Kingma & Ba)."""
+    rng = np.random.default_rng(1)
+    p0 = rng.normal(size=6)
+    net = cr.Network([cr.Dense(2, 2)], loss="squared_error", dtype="float64")
+    net.flat_params[...] = p0
+    opt = cr.Adam(0.01, beta1=0.8, beta2=0.99, eps=1e-6)
+    opt.bind(net)
+    p, m, v = p0.copy(), np.zeros(6), np.zeros(6)
+    for t in range(1, 31):
+        g = rng.normal(size=6) * 10.0 ** rng.integers(-7, 2, size=6)
+        net.flat_grads[...] = g
+        opt.step()
+        m = 0.8 * m + 0.2 * g
+        v = 0.99 * v + 0.01 * g**2
+        p = p - 0.01 * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.99**t)) + 1e-6)
+        np.testing.assert_allclose(net.flat_params, p, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(opt.m, m, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(opt.v, v, rtol=1e-12, atol=1e-300)
+    assert opt.t == 30
+
+
 def test_weight_decay_applies_to_weights_not_biases():
     p0, g = np.ones(6), np.zeros(6)  # W is the first 4 entries, b the last 2
     after = _one_step(cr.SGD(0.1, weight_decay=0.5), g, p0)

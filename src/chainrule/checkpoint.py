@@ -4,7 +4,7 @@ A run directory holds the newest checkpoints (two of them: should the newest be 
 one before is used), safetensors files named by the number of steps taken,
 ``checkpoint-000001234.safetensors``, with
 
-    tensors    params/layers.0.W, ... (the weights), optimizer/m, optimizer/v or
+    tensors    params/layers.0.W, ... (the weights), optimizer/m_sum, optimizer/v_sum or
                optimizer/velocity, order (the epoch's permutation of the rows),
                callbacks/0/best_params (early stopping), ...
     metadata   format "chainrule-checkpoint", format_version "1", network (the JSON of

@@ -140,10 +140,14 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015), with bias-corrected moments."""
+    """Adam (Kingma & Ba 2015), with bias-corrected moments.
+
+    The moments are kept as sums, m_sum = m / (1 − β₁) and v_sum = v / (1 − β₂), which obey
+    m_sum ← β₁ m_sum + g and v_sum ← β₂ v_sum + g² and so take fewer passes over θ (see
+    `_update`); a checkpoint keeps them as they are."""
 
     name = "adam"
-    state_names = ("m", "v", "t")
+    state_names = ("m_sum", "v_sum", "t")
 
     def __init__(
         self,
@@ -161,28 +165,40 @@ class Adam(Optimizer):
             raise ValueError(f"Adam eps must be > 0, got {eps!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
+    @property
+    def m(self) -> Array:
+        """The first moment m = (1 − β₁) m_sum (a new array)."""
+        return self.m_sum * (1 - self.beta1)
+
+    @property
+    def v(self) -> Array:
+        """The second moment v = (1 − β₂) v_sum (a new array)."""
+        return self.v_sum * (1 - self.beta2)
+
     def _init_state(self) -> None:
         self.t = 0
-        self.m = np.zeros_like(self._params)
-        self.v = np.zeros_like(self._params)
+        self.m_sum = np.zeros_like(self._params)
+        self.v_sum = np.zeros_like(self._params)
         self._tmp = np.empty_like(self._params)
 
     def _update(self, p: Array, g: Array) -> None:
+        # m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,  θ ← θ − η m̂ / (√v̂ + ε),
+        # m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ); with m = (1 − β₁) m_sum, v = (1 − β₂) v_sum,
+        # s = √(1 − β₂) and c = √(1 − β₂ᵗ), the step is the same as
+        #     θ ← θ − k m_sum / (√v_sum + ε c / s),   k = η (1 − β₁) c / ((1 − β₁ᵗ) s)
+        # 10 passes over θ instead of 12.
         self.t += 1
         b1, b2, tmp = self.beta1, self.beta2, self._tmp
-        self.m *= b1
-        self.m += np.multiply(g, 1 - b1, out=tmp)  # m ← β₁ m + (1 − β₁) g
-        self.v *= b2
+        self.m_sum *= b1
+        self.m_sum += g  # m_sum ← β₁ m_sum + g
         np.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
-        self.v += tmp  # v ← β₂ v + (1 − β₂) g²
-        # θ ← θ − η m̂ / (√v̂ + ε), with c = √(1 − β₂ᵗ) taken out of √v̂ = √v / c:
-        # θ ← θ − (η c / (1 − β₁ᵗ)) m / (√v + ε c)      (one pass over θ fewer)
-        c = math.sqrt(1 - b2**self.t)
-        np.sqrt(self.v, out=tmp)
-        tmp += self.eps * c
-        np.divide(self.m, tmp, out=tmp)
-        tmp *= self.lr * c / (1 - b1**self.t)
+        self.v_sum *= b2
+        self.v_sum += tmp  # v_sum ← β₂ v_sum + g²
+        s, c = math.sqrt(1 - b2), math.sqrt(1 - b2**self.t)
+        np.sqrt(self.v_sum, out=tmp)
+        tmp += self.eps * c / s
+        np.divide(self.m_sum, tmp, out=tmp)
+        tmp *= self.lr * (1 - b1) * c / ((1 - b1**self.t) * s)
         p -= tmp
 
     def __repr__(self) -> str:
