@@ -243,7 +243,8 @@ def test_checkpoint_files_are_safe_and_self_describing(tmp_path):
     with safe_open(path, framework="np") as f:  # plain safetensors, readable by any tool
         meta, names = f.metadata(), set(f.keys())
     assert meta["format"] == "chainrule-checkpoint" and meta["checksum"].startswith("sha256:")
-    assert {"params/layers.0.W", "optimizer/m_sum", "optimizer/v_sum", "order", "callbacks/0/best_params"} <= names
+    expected = {"params/layers.0.W", "optimizer/m_sum", "optimizer/v_sum", "order", "callbacks/0/best_params"}
+    assert expected <= names
     state = json.loads(meta["state"])
     assert state["rng"]["bit_generator"] == "PCG64"
     assert state["history"]["epochs"] == len(state["history"]["metrics"]["loss"])

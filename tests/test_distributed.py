@@ -423,17 +423,24 @@ TRAIN = [
 
 
 def _mpiexec_cli(args: list[str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    """``mpiexec -n 2 chainrule ARGS``: its exit status and output."""
+    return _job([MPIEXEC, "-n", "2", str(CHAINRULE), *args], cwd, timeout)
+
+
+def _job(cmd: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
+    """Run an mpiexec command line (one BLAS thread per rank): its exit status and output, or a
+    failed test naming it if it hangs (the whole process group killed)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [MPIEXEC, "-n", "2", str(CHAINRULE), *args], cwd=cwd, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
     )  # fmt: skip
     try:
         return proc.wait(timeout=timeout), proc.communicate()[0]
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        pytest.fail(f"mpiexec -n 2 chainrule {' '.join(args)} hung: killed after {timeout} s")
+        pytest.fail(f"{' '.join(cmd)} hung: killed after {timeout} s")
 
 
 @needs_mpi
@@ -473,17 +480,7 @@ def _mpiexec_ranks(args: list[list[str]], cwd: Path, timeout: float = 60) -> tup
     cmd = [MPIEXEC]
     for i, rank_args in enumerate(args):
         cmd += [*([":"] if i else []), "-n", "1", str(CHAINRULE), *rank_args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        return proc.wait(timeout=timeout), proc.communicate()[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"mpiexec ... chainrule {' '.join(args[0])} hung: killed after {timeout} s")
+    return _job(cmd, cwd, timeout)
 
 
 def _one_process(args: list[str], cwd: Path, monkeypatch) -> None:
