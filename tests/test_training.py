@@ -143,6 +143,28 @@ def test_adam_is_the_textbook_rule_step_by_step():
     assert opt.t == 30
 
 
+def test_adam_resumes_from_a_state_that_kept_the_moments_themselves():
+    """Checkpoints written before Adam kept m/(1 − β₁) and v/(1 − β₂) hold m and v: they load."""
+    rng = np.random.default_rng(2)
+    nets = [cr.Network([cr.Dense(2, 2)], loss="squared_error", dtype="float64") for _ in range(2)]
+    a, b = cr.Adam(0.01), cr.Adam(0.01)
+    for net, opt in zip(nets, (a, b), strict=True):
+        net.flat_params[...] = 1.0
+        opt.bind(net)
+    for _ in range(3):
+        nets[0].flat_grads[...] = rng.normal(size=6)
+        a.step()
+    b.load_state({"m": a.m, "v": a.v, "t": a.t})
+    nets[1].flat_params[...] = nets[0].flat_params
+    g = rng.normal(size=6)
+    for net, opt in zip(nets, (a, b), strict=True):
+        net.flat_grads[...] = g
+        opt.step()
+    np.testing.assert_allclose(nets[1].flat_params, nets[0].flat_params, rtol=1e-14)
+    with pytest.raises(ValueError, match="m_sum"):
+        b.load_state({"m": "damaged", "v": a.v, "t": 3})
+
+
 def test_weight_decay_applies_to_weights_not_biases():
     p0, g = np.ones(6), np.zeros(6)  # W is the first 4 entries, b the last 2
     after = _one_step(cr.SGD(0.1, weight_decay=0.5), g, p0)

@@ -175,6 +175,14 @@ class Adam(Optimizer):
         """The second moment v = (1 − β₂) v_sum (a new array)."""
         return self.v_sum * (1 - self.beta2)
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        """As `Optimizer.load_state`; a state saved with the moments themselves (``m``, ``v``:
+        checkpoints of chainrule before the moments became sums) is converted."""
+        m, v = state.get("m"), state.get("v")
+        if "m_sum" not in state and isinstance(m, np.ndarray) and isinstance(v, np.ndarray):
+            state = {**state, "m_sum": m / (1 - self.beta1), "v_sum": v / (1 - self.beta2)}
+        super().load_state(state)
+
     def _init_state(self) -> None:
         self.t = 0
         self.m_sum = np.zeros_like(self._params)
