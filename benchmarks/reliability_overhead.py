@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import chainrule as cr
-from chainrule import training
+from chainrule.run import Run
 
 WORKLOADS = {  # name: (sizes, rows, batch_size, epochs)
     "digits 64-128-10, batch 32": ([64, 128, 10], 1347, 32, 20),
@@ -58,15 +58,15 @@ def _report(title: str, medians: dict[str, tuple[float, float]]) -> None:
 def _train(workload: tuple, X: np.ndarray, y: np.ndarray, guarded: bool = True, **kwargs: object) -> None:
     """One `fit` of the workload; ``guarded=False`` switches the divergence guard off."""
     sizes, _, batch_size, epochs = workload
-    guard = training._Run.guard
-    training._Run.guard = guard if guarded else (lambda self, value: None)
+    guard = Run.guard
+    Run.guard = guard if guarded else (lambda self, value: None)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             kwargs = {k: (tmp if v == "TMP" else v) for k, v in kwargs.items()}
             net = cr.Network.from_sizes(sizes, "relu", seed=0)
             cr.fit(net, X, y, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3, **kwargs)
     finally:
-        training._Run.guard = guard
+        Run.guard = guard
 
 
 def fit_overhead(repeats: int) -> None:

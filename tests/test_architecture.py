@@ -25,6 +25,8 @@ LAYER = {
         0,
     ),
     "training": 1,
+    "batches": 1,
+    "run": 1,
     "checkpoint": 1,
     "safefile": 1,
     "io": 2,

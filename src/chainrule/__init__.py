@@ -18,15 +18,9 @@ from chainrule.layers import Dense, Dropout, Layer
 from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError
 from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer
+from chainrule.run import DivergenceError, TrainingInterrupted
 from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay
-from chainrule.training import (
-    Callback,
-    DivergenceError,
-    EarlyStopping,
-    History,
-    TrainingInterrupted,
-    fit,
-)
+from chainrule.training import Callback, EarlyStopping, History, fit
 
 __version__ = "0.1.0"
 

@@ -35,8 +35,8 @@ from chainrule import data as datasets
 from chainrule import distributed
 from chainrule.checkpoint import checkpoints
 from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.run import parse_interval
 from chainrule.safefile import atomic_write
-from chainrule.training import _interval
 
 app = typer.Typer(
     name="chainrule",
@@ -703,7 +703,7 @@ def _checkpoint_every(text: str | None) -> int | str | None:
         return None
     every: int | str = int(text) if text.strip().isdigit() else text
     try:
-        _interval(every)
+        parse_interval(every)
     except ValueError:
         raise CLIError(
             f"--checkpoint-every must be a number of epochs ≥ 1 or a time such as 90s, 10m, 1h, got {text!r}"

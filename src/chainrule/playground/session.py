@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batches import Batches
 from chainrule.explain import explain
 from chainrule.io import save
 from chainrule.network import Network
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.playground.data import Table, make_data
 from chainrule.playground.settings import Settings
-from chainrule.training import _Batches
 
 Array = np.ndarray
 GRID = 32  # heat maps: GRID × GRID points over the input plane
@@ -124,7 +124,7 @@ class Session:
                 opt,
             )
             self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
-            self.batches = _Batches(X_train, y_train, settings.batch_size, shuffle=True)
+            self.batches = Batches(X_train, y_train, settings.batch_size, shuffle=True)
             self.epoch_batches = iter(())
             self.steps = 0
             self.history: dict[str, list[float | None]] = {"step": [], "train": [], "test": []}
