@@ -31,7 +31,9 @@ from chainrule.batches import Batches
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.run import DivergenceError as DivergenceError  # what fit raises, also from here
 from chainrule.run import Run, Signals, fingerprint, parse_interval
+from chainrule.run import TrainingInterrupted as TrainingInterrupted
 from chainrule.schedules import Schedule
 
 
