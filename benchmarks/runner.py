@@ -400,6 +400,10 @@ def _fashion(args: argparse.Namespace) -> dict | None:
     for anchor, r in result.items():
         runs = ", ".join("-" if x is None else f"{x['seconds']:.2f}s/{x['epochs']}ep" for x in r["runs"])
         print(f"{anchor:<10} median {r['median_seconds']}  ({runs})")
+    per_epoch = {a: r["median_seconds_per_epoch"] for a, r in result.items()}
+    if all(per_epoch.get(a) for a in ("chainrule", "torch")):
+        ours, theirs = per_epoch["chainrule"], per_epoch["torch"]
+        print(f"per epoch (median): chainrule {ours:.3f} s, torch {theirs:.3f} s, ratio {ours / theirs:.2f}")
     return {"target": target, **result}
 
 

@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 import pytest
-from benchmarks import main
+from benchmarks import fashion, main
 from benchmarks.anchors import make_trainer
 from benchmarks.fashion import read_idx
 from benchmarks.numpy_loop import NumpyLoop
@@ -143,3 +143,21 @@ def test_smoke_run(tmp_path, capsys):
     sklearn = targets["chainrule/sklearn"]
     assert sklearn["rows"] == len(rows)
     assert sklearn["above_ceiling"] == sum(2.5 * r["gflops"]["sklearn"] > peak for r in rows)
+
+
+@pytest.mark.skipif(not fashion.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_smoke_time_to_accuracy_on_the_fashion_mnist_files(tmp_path):
+    """The time-to-accuracy section on the real files (--smoke: 2000 rows, target 0.5, at most 3
+    epochs), so that it cannot rot: every contender reaches the target, and the medians are
+    those of its runs."""
+    out = tmp_path / "bench.json"
+    anchors = ["chainrule", "torch"] if HAS_TORCH else ["chainrule"]
+    args = ["--smoke", "--threads", "1", "--sections", "fashion", "--anchors", *anchors, "--json", str(out)]
+    assert main(args) == 0
+    result = json.loads(out.read_text())["fashion"]
+    assert result["target"] == 0.5
+    for anchor in anchors:
+        (run,) = result[anchor]["runs"]  # one repeat in a smoke run
+        assert run is not None and run["accuracy"] >= 0.5 and 1 <= run["epochs"] <= 3 and run["seconds"] > 0
+        assert result[anchor]["median_seconds"] == run["seconds"]
+        assert result[anchor]["median_seconds_per_epoch"] == pytest.approx(run["seconds"] / run["epochs"])
