@@ -265,7 +265,7 @@ def hostile_model(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, np.ndarray
             shape = draw(st.sampled_from([t.shape[::-1], (*t.shape, 1), (0,), (t.size + 1,)]))
             tensors[name] = np.zeros(shape, dtype=draw(st.sampled_from([t.dtype, np.float64, np.int64])))
         elif change == 8 and tensors:  # values a trained network cannot have
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"):  # NaN into an int64 tensor, too
                 tensors[name] = np.full_like(tensors[name], draw(st.sampled_from([np.nan, np.inf, -1e300])))
         elif change == 9 and tensors:  # a tensor missing, or one too many
             if draw(st.booleans()):
