@@ -354,8 +354,10 @@ def _confusion_matrix(network: cr.Network, X: np.ndarray, y: np.ndarray, k: int,
 
 
 def _predictions(network: cr.Network, X: np.ndarray) -> np.ndarray:
-    """`Network.predict`, also of no rows (a rank's empty shard)."""
-    return network.predict(X) if len(X) else network.predict(np.zeros((1, network.n_features)))[:0]
+    """`Network.predict`, also of no rows (a rank's empty shard): read off no outputs."""
+    if len(X):
+        return network.predict(X)
+    return network.loss.predict(np.empty((0, network.n_outputs), dtype=network.dtype))
 
 
 def _summed(comm: Any, values: Any) -> Any:
