@@ -3,7 +3,8 @@
 Modules: `workloads` (networks, data, FLOP counts), `numpy_loop` (the hand-written floor),
 `anchors` (chainrule, NumPy, PyTorch, scikit-learn behind one interface), `timing`, `roofline`
 (sgemm peak), `memory` (peak RSS in a subprocess), `fashion` (time to accuracy), `scaling`
-(cost against batch, width, depth), `runner` (the command line and the report).
+(cost against batch, width, depth), `estimators` (chainrule.sklearn against scikit-learn's
+MLPClassifier), `runner` (the command line and the report).
 """
 
 from benchmarks.runner import main

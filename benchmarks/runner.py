@@ -3,7 +3,8 @@
 In one run, on the same data, network, initial weights, loss, optimiser and float32: training
 throughput of chainrule, the hand-written NumPy loop, PyTorch and scikit-learn; inference
 throughput; GFLOP/s against the measured sgemm peak; peak RSS of a training run; time to 0.88
-test accuracy on Fashion-MNIST; how a step's cost grows. Every figure is the median of
+test accuracy on Fashion-MNIST; how a step's cost grows; chainrule.sklearn's estimators against
+scikit-learn's MLPClassifier. Every figure is the median of
 ``--repeats`` interleaved repeats after a warm-up; every ratio is chainrule's speed over the other's
 (> 1: chainrule is faster), the median of the ratios within each round of repeats.
 """
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from benchmarks import fashion, memory, roofline, scaling
+from benchmarks import estimators, fashion, memory, roofline, scaling
 from benchmarks.anchors import ANCHORS, available, make_trainer
 from benchmarks.timing import interleaved, median, speedups, threads
 from benchmarks.workloads import (
@@ -34,13 +35,14 @@ from benchmarks.workloads import (
     train_flops_per_sample,
 )
 
-SECTIONS = ("agreement", "train", "inference", "memory", "fashion", "scaling")
+SECTIONS = ("agreement", "train", "inference", "memory", "fashion", "scaling", "estimators")
 TARGETS = {
     "torch@32": 1.3,
     "torch@128": 1.1,
     "torch@512": 1.1,
     "numpy": 0.95,
     "sklearn": 2.5,
+    "estimators": 2.5,
     "roofline": 0.9,
     "fashion": 0.8,
 }
@@ -65,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=10_000, help="training examples (synthetic)")
     p.add_argument("--epochs", type=int, default=3, help="epochs per timed repeat (one fit call)")
     p.add_argument("--full-batch-steps", type=int, default=5, help="steps per repeat of full-batch GD")
+    p.add_argument(
+        "--estimator-epochs", type=int, default=10, help="max_iter of each estimator fit (estimators section)"
+    )
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512])
     p.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     p.add_argument("--optimizers", nargs="+", choices=("sgd", "adam"), default=["sgd", "adam"])
@@ -80,9 +85,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--clock cpu sums the CPU time of all threads: use it with --threads 1")
     if args.smoke:
         args.repeats, args.samples, args.epochs, args.full_batch_steps = 1, 512, 1, 1
+        args.estimator_epochs = 1
         args.batch_sizes = args.batch_sizes[:1]
-    if args.repeats < 1 or args.samples < 2 or args.epochs < 1:
-        p.error("--repeats and --epochs must be ≥ 1 and --samples ≥ 2")
+    if args.repeats < 1 or args.samples < 2 or args.epochs < 1 or args.estimator_epochs < 1:
+        p.error("--repeats, --epochs and --estimator-epochs must be ≥ 1 and --samples ≥ 2")
     missing = [a for a in args.anchors if not available(a)]
     if missing:
         print(f"# skipping {', '.join(missing)}: not installed (pip install -e '.[bench]')", file=sys.stderr)
@@ -212,7 +218,9 @@ def memory_runs(args: argparse.Namespace) -> dict[str, Any]:
     return {"workload": f"{w.label}, sgd, batch 128, 1 epoch", "by_anchor": by_anchor, "by_size": by_size}
 
 
-def targets(train_rows: list[dict], fashion_result: dict | None) -> list[dict]:
+def targets(
+    train_rows: list[dict], fashion_result: dict | None, estimator_rows: list[dict] | None = None
+) -> list[dict]:
     """The issue's targets, each as the worst case over the table's rows it covers.
 
     A speed-up over another contender has a ceiling: at most the sgemm peak over that
@@ -250,6 +258,19 @@ def targets(train_rows: list[dict], fashion_result: dict | None) -> list[dict]:
                 "value": min(fractions),
                 "goal": goal,
                 "met": min(fractions) >= goal,
+            }
+        )
+    if estimator_rows:  # issue #5: the estimators against scikit-learn given float64 data
+        value = min(r["ratio"]["sklearn float64"] for r in estimator_rows)
+        goal = TARGETS["estimators"]
+        out.append(
+            {
+                "target": "chainrule.sklearn/sklearn MLPClassifier (float64 data)",
+                "value": value,
+                "goal": goal,
+                "met": value >= goal,
+                "above_ceiling": sum(goal > r["ceiling"] for r in estimator_rows),
+                "rows": len(estimator_rows),
             }
         )
     if fashion_result and all(
@@ -344,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
             anchors = [a for a in args.anchors if a in ("chainrule", "numpy", "torch")]
             report["scaling"] = scaling.scaling(anchors, args.repeats, args.clock, quick=args.smoke)
             _print_scaling(report["scaling"], anchors)
+        if "estimators" in args.sections and "sklearn" in args.anchors:
+            report["estimators"] = estimators.compare(
+                args.samples, args.estimator_epochs, args.repeats, args.clock
+            )
+            estimators.print_rows(report["estimators"])
         peaks.append(sgemm_peak())
     peak = report["sgemm_peak_gflops"] = {k: max(p[k] for p in peaks) for k in peaks[0]}
     print(
@@ -360,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot and "scaling" in report:
         scaling.plot(report["scaling"], report.get("memory", {}).get("by_size", []), args.plot)
         print(f"# plot written to {args.plot}")
-    report["targets"] = targets(report.get("train", []), report.get("fashion"))
+    report["targets"] = targets(report.get("train", []), report.get("fashion"), report.get("estimators"))
     if report["targets"]:
         print("\ntargets (worst case over the rows each covers)")
         for t in report["targets"]:

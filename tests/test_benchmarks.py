@@ -144,6 +144,22 @@ def test_smoke_run(tmp_path, capsys):
     assert sklearn["rows"] == len(rows)
     assert sklearn["above_ceiling"] == sum(2.5 * r["gflops"]["sklearn"] > peak for r in rows)
 
+    # the estimators against scikit-learn's, given float64 data and a float32 copy, and the floor
+    fits = {r["solver"]: r for r in report["estimators"]}
+    assert set(fits) == {"adam", "sgd"}
+    for r in fits.values():
+        times = r["times_s"]
+        assert set(times) == {"chainrule", "sklearn float64", "sklearn float32", "floor"}
+        assert all(len(t) == 1 and t[0] > 0 for t in times.values())
+        for other, ratio in r["ratio"].items():
+            assert ratio == pytest.approx(times[other][0] / times["chainrule"][0])
+        assert r["ceiling"] == pytest.approx(times["sklearn float64"][0] / times["floor"][0])
+        assert r["of_floor"] == pytest.approx(times["chainrule"][0] / times["floor"][0])
+        assert all(math.isfinite(v) and v > 0 for v in r["final_loss"].values())
+    estimators = targets["chainrule.sklearn/sklearn MLPClassifier (float64 data)"]
+    assert estimators["value"] == min(r["ratio"]["sklearn float64"] for r in fits.values())
+    assert estimators["above_ceiling"] == sum(2.5 > r["ceiling"] for r in fits.values())
+
 
 @pytest.mark.skipif(not fashion.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
 def test_smoke_time_to_accuracy_on_the_fashion_mnist_files(tmp_path):
