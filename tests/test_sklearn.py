@@ -135,6 +135,29 @@ def test_lbfgs_objective_gradient_matches_finite_differences(rng):
         assert value(theta) == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_l2_penalty_adds_alpha_w_over_n_in_place(dtype, rng):
+    """The penalty's gradient lands in the network's own ∂L/∂W (BLAS axpy writes in place only
+    for an array of its dtype: a silent copy would drop the penalty), the biases untouched."""
+    from chainrule import Network
+    from chainrule.sklearn import _L2
+
+    net = Network.from_sizes([5, 4, 3], dtype=dtype, seed=0)
+    grads = rng.normal(size=net.flat_grads.shape).astype(dtype)
+    net.flat_grads[...] = grads
+    before = [(level.dW.copy(), level.db.copy()) for level in net.levels]
+    alpha, n = 0.3, 8.0
+    value = _L2(net, alpha)(n)
+    assert value == pytest.approx(
+        alpha / (2 * n) * sum(float((lv.W.astype(float) ** 2).sum()) for lv in net.levels)
+    )
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    for level, (dW, db) in zip(net.levels, before, strict=True):
+        np.testing.assert_allclose(level.dW, dW + alpha / n * level.W, rtol=rtol)
+        np.testing.assert_array_equal(level.db, db)
+    assert _L2(net, 0.0)(n) == 0.0
+
+
 # ------------------------------------------------------------------------------------ the tools
 def test_pipeline_grid_search_cross_val_clone_and_pandas(digits):
     pd = pytest.importorskip("pandas")
