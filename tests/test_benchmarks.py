@@ -158,7 +158,7 @@ def test_smoke_run(tmp_path, capsys):
         assert all(math.isfinite(v) and v > 0 for v in r["final_loss"].values())
     estimators = targets["chainrule.sklearn/sklearn MLPClassifier (float64 data)"]
     assert estimators["value"] == min(r["ratio"]["sklearn float64"] for r in fits.values())
-    assert estimators["above_ceiling"] == sum(2.5 > r["ceiling"] for r in fits.values())
+    assert estimators["above_ceiling"] == sum(r["ceiling"] < 2.5 for r in fits.values())
 
 
 @pytest.mark.skipif(not fashion.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
