@@ -365,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
             anchors = [a for a in args.anchors if a in ("chainrule", "numpy", "torch")]
             report["scaling"] = scaling.scaling(anchors, args.repeats, args.clock, quick=args.smoke)
             _print_scaling(report["scaling"], anchors)
-        if "estimators" in args.sections and "sklearn" in args.anchors:
+        if "estimators" in args.sections and "sklearn" not in args.anchors:
+            print("\n# estimators section skipped: it needs the sklearn anchor (scikit-learn installed)")
+        elif "estimators" in args.sections:
             report["estimators"] = estimators.compare(
                 args.samples, args.estimator_epochs, args.repeats, args.clock
             )

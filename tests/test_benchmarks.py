@@ -161,6 +161,15 @@ def test_smoke_run(tmp_path, capsys):
     assert estimators["above_ceiling"] == sum(r["ceiling"] < 2.5 for r in fits.values())
 
 
+def test_estimators_section_says_it_is_skipped_without_the_sklearn_anchor(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = ["--smoke", "--threads", "1", "--sections", "estimators", "--anchors", "chainrule", "numpy"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert "estimators section skipped: it needs the sklearn anchor" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert "estimators" not in report and report["targets"] == []
+
+
 @pytest.mark.skipif(not fashion.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
 def test_smoke_time_to_accuracy_on_the_fashion_mnist_files(tmp_path):
     """The time-to-accuracy section on the real files (--smoke: 2000 rows, target 0.5, at most 3
