@@ -266,7 +266,7 @@ rng = np.random.default_rng(0)
 X = rng.normal(size=(4000, 20))
 y = X[:, :5].argmax(axis=1)
 net = cr.Network.from_sizes([20, 48, 48, 5], "relu", dropout=0.2, seed=3)
-kwargs = dict(epochs=2, batch_size=8, optimizer="adam", lr=1e-3,
+kwargs = dict(epochs=8, batch_size=8, optimizer="adam", lr=1e-3,
               validation_data=(X[:300], y[:300]), early_stopping=5)
 if mode != "reference":
     kwargs.update(checkpoint=run_dir, checkpoint_every="0.05s", resume=mode == "resume")
