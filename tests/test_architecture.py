@@ -25,6 +25,8 @@ LAYER = {
         0,
     ),
     "training": 1,
+    "callbacks": 1,
+    "world": 1,
     "batches": 1,
     "run": 1,
     "checkpoint": 1,
@@ -34,6 +36,7 @@ LAYER = {
     "onnx": 2,
     "sklearn": 3,
     "data": 2,
+    "shards": 2,
     "cli": 3,
     "__init__": 3,
     **dict.fromkeys(
@@ -51,8 +54,8 @@ LAYER = {
 }
 THIRD_PARTY = {
     0: {"numpy"},
-    1: {"numpy", "safetensors"},
-    2: {"numpy", "safetensors", "onnx", "platformdirs", "sklearn"},
+    1: {"numpy", "safetensors", "mpi4py"},  # mpi4py: imported when an MPIWorld is made
+    2: {"numpy", "safetensors", "mpi4py", "onnx", "platformdirs", "sklearn"},
 }
 
 
@@ -94,6 +97,27 @@ def test_imports_point_down():
                 )
             elif top not in sys.stdlib_module_names and level in THIRD_PARTY:
                 assert top in THIRD_PARTY[level], f"{path.name} imports {top}"
+
+
+def test_no_import_cycle():
+    """Following the package's imports (at any depth, also those inside functions or under
+    TYPE_CHECKING) never leads back to the module it started from."""
+    graph = {
+        _module(path): {
+            name.removeprefix("chainrule.") if "." in name else "__init__"
+            for name in _imports(path)
+            if name.split(".")[0] == "chainrule"
+        }
+        for path in PACKAGE.rglob("*.py")
+    }
+    for start in graph:
+        seen, todo = set(), list(graph[start] - {"__init__"})
+        while todo:
+            module = todo.pop()
+            assert module != start, f"{start} imports itself through {sorted(seen)}"
+            if module not in seen:
+                seen.add(module)
+                todo += graph.get(module, set()) - {"__init__"}
 
 
 def test_no_framework_and_no_pickle_anywhere():

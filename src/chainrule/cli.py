@@ -569,7 +569,7 @@ def train(
     every = _checkpoint_every(checkpoint_every)
     run = resume if resume is not None else _run_dir(out, force) if root else Path()
     if comm is not None:  # every rank resumes from the checkpoints rank 0 writes there
-        run = Path(distributed.bcast_json(comm, str(run)))  # JSON, never pickle
+        run = Path(distributed.MPIWorld(comm).broadcast(str(run)))  # JSON, never pickle
 
     downloads = _DownloadBar()
     try:

@@ -20,18 +20,17 @@ import time
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from chainrule.base import Array
 from chainrule.batches import Batches
+from chainrule.callbacks import Callback, History
 from chainrule.checkpoint import Checkpoint, CheckpointError, checkpoints, load_checkpoint, save_checkpoint
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
-
-if TYPE_CHECKING:  # the callbacks and history of `chainrule.training`, which drives a Run
-    from chainrule.training import Callback, History
+from chainrule.world import World
 
 
 class DivergenceError(FloatingPointError):
@@ -326,7 +325,7 @@ def parse_interval(every: int | str | timedelta | None) -> tuple[int | None, flo
 
 
 def fingerprint(
-    how: Any,
+    world: World,
     X: Array,
     y: Array,
     val: tuple[Array, Array] | None,
@@ -344,7 +343,7 @@ def fingerprint(
         for a in arrays:
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(np.require(a, requirements="C").data)
-        return how.digest(h.hexdigest())  # with N processes: of all their rows
+        return world.digest(h.hexdigest())  # with N processes: of all their rows
 
     return {
         "data": digest(X, y),

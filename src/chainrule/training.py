@@ -19,7 +19,6 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.base import Array
-from chainrule.batches import Batches
+from chainrule.callbacks import Callback, EarlyStopping, History, keeps_state
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
@@ -35,135 +34,9 @@ from chainrule.run import DivergenceError as DivergenceError  # what fit raises,
 from chainrule.run import Run, Signals, fingerprint, parse_interval
 from chainrule.run import TrainingInterrupted as TrainingInterrupted
 from chainrule.schedules import Schedule
+from chainrule.world import Local, World
 
-
-@dataclass
-class History:
-    """Per-epoch metrics: ``loss`` and ``accuracy`` on the training batches (running averages
-    over the epoch, as the weights moved), ``val_loss`` and ``val_accuracy`` on the validation
-    data after the epoch."""
-
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    best_epoch: int | None = None
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        return len(self.metrics.get("loss", []))
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.metrics[key]
-
-    def append(self, logs: dict[str, float]) -> None:
-        for key, value in logs.items():
-            self.metrics.setdefault(key, []).append(value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "best_epoch": self.best_epoch,
-            "stopped_early": self.stopped_early,
-            "metrics": self.metrics,
-        }
-
-    def load_dict(self, d: dict[str, Any]) -> None:
-        """Take the contents of a `to_dict` (a resumed run), in place."""
-        metrics, best = d["metrics"], d["best_epoch"]
-        if not isinstance(metrics, dict) or not all(isinstance(v, list) for v in metrics.values()):
-            raise ValueError("history metrics must map names to lists")
-        if best is not None and (isinstance(best, bool) or not isinstance(best, int)):
-            raise ValueError(f"history best_epoch must be an epoch or null, got {best!r}")
-        self.metrics = {k: [float(x) for x in v] for k, v in metrics.items()}
-        self.best_epoch, self.stopped_early = best, bool(d["stopped_early"])
-
-
-class Callback:
-    """Hooks into `fit`. ``on_epoch_end`` may return True to stop training."""
-
-    def on_train_begin(self, network: Network, history: History) -> None:
-        pass
-
-    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        return None
-
-    def on_train_end(self, logs: dict[str, float]) -> None:
-        pass
-
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps of this callback (JSON values and arrays); see `load_state`."""
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a `state` (a resumed run), after `on_train_begin`."""
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` (``val_loss`` if there is validation data, else ``loss``) has not
-    improved by more than ``min_delta`` for ``patience`` epochs, and restore the best weights."""
-
-    def __init__(
-        self,
-        patience: int = 10,
-        min_delta: float = 0.0,
-        monitor: str | None = None,
-        restore_best_weights: bool = True,
-    ) -> None:
-        if not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"early stopping patience must be a positive integer, got {patience!r}")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be ≥ 0, got {min_delta!r}")
-        self.patience, self.min_delta, self.monitor = patience, float(min_delta), monitor
-        self.restore_best_weights = restore_best_weights
-
-    def on_train_begin(self, network: Network, history: History) -> None:
-        self.network, self.history = network, history
-        self.best = math.inf
-        self.best_params = network.flat_params.copy()
-        self.wait = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
-        key = self.monitor or ("val_loss" if "val_loss" in logs else "loss")
-        if key not in logs:
-            raise ValueError(f"early stopping monitors {key!r}, which fit does not report: {sorted(logs)}")
-        higher_is_better = key.endswith("accuracy")
-        value = -logs[key] if higher_is_better else logs[key]
-        if value < self.best - self.min_delta:
-            self.best, self.wait = value, 0
-            self.history.best_epoch = epoch
-            np.copyto(self.best_params, self.network.flat_params)
-            return False
-        self.wait += 1
-        if self.wait >= self.patience:
-            self.history.stopped_early = True
-            return True
-        return False
-
-    def on_train_end(self, logs: dict[str, float]) -> None:
-        if self.restore_best_weights and self.history.best_epoch is not None:
-            np.copyto(self.network.flat_params, self.best_params)
-
-    def state(self) -> dict[str, Any]:
-        best = None if math.isinf(self.best) else self.best
-        return {"best": best, "wait": self.wait, "best_params": self.best_params}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        best, wait, params = state["best"], state["wait"], state["best_params"]
-        if not isinstance(params, np.ndarray) or params.shape != self.best_params.shape:
-            raise ValueError("early stopping's best weights do not fit the network")
-        if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
-            raise ValueError(f"early stopping's wait must be a count, got {wait!r}")
-        self.best = math.inf if best is None else float(best)
-        self.wait = wait
-        np.copyto(self.best_params, params)
-
-    def __repr__(self) -> str:
-        return (
-            f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
-            f"monitor={self.monitor!r}, restore_best_weights={self.restore_best_weights})"
-        )
+__all__ = ["Callback", "DivergenceError", "EarlyStopping", "History", "TrainingInterrupted", "fit"]
 
 
 def fit(
@@ -183,6 +56,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int | str | timedelta | None = None,
     resume: bool = False,
+    world: World | None = None,
 ) -> History:
     """Train ``network`` on (X, y) by backpropagation and gradient descent.
 
@@ -201,64 +75,41 @@ def fit(
     ``"10m"``, ``"1h"``, a `timedelta`), on SIGINT or SIGTERM (then `TrainingInterrupted` is
     raised) and at the end. ``resume=True`` continues the run saved there: with the same
     arguments it ends bit-identical to a run that was never interrupted.
+
+    ``world`` is the processes that train together (`chainrule.world`): by default this one
+    (`Local`); with an `MPIWorld`, every rank calls fit with its own shard of the rows (possibly
+    none), ``batch_size`` is the global batch, and the result is the same as one process's
+    (see `chainrule.distributed.fit`).
     """
-    return _fit(
-        _Local(network),
-        X,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=lr,
-        validation_data=validation_data,
-        shuffle=shuffle,
-        early_stopping=early_stopping,
-        callbacks=callbacks,
-        clip_norm=clip_norm,
-        checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-    )
-
-
-class _Local:
-    """How one process trains: batches of its own rows, and per batch ∇L of that batch by the
-    forward and backward passes. `chainrule.distributed` has the same methods for N processes."""
-
-    root = True  # this process writes the checkpoints
-    signals = True  # SIGINT and SIGTERM save and stop a checkpointed run
-
-    def __init__(self, network: Network) -> None:
-        self.network = network
-
-    def rows(self, X: Any, y: Any, what: str) -> tuple[Array, Array]:
-        X = self.network.check_X(X)
-        return X, self.network.check_y(y, len(X))
-
-    def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> Batches:
-        return Batches(X, y, batch_size, shuffle)
-
-    def step(self, batch: tuple[Array, ...], index: int) -> tuple[float, float, int, int]:
-        """(L of the batch, Σ_n C^n, correctly classified rows, rows), ∇L in flat_grads.
-        ``index``, the number of steps before this one, is not needed here (the distributed
-        trainer derives each rank's dropout masks from it)."""
-        network = self.network
-        Xb, yb = batch
-        value = network.train_step(Xb, yb)
-        loss, n = network.loss, len(yb)
-        correct = loss.correct(network.output.a, yb) if loss.classifier else 0
-        return value, value / loss.scale(n), correct, n
-
-    def evaluate(self, X: Array, y: Array) -> dict[str, float]:
-        return self.network._evaluate(X, y)
-
-    def digest(self, value: str) -> str:
-        """A fingerprint of the data: here, this process's."""
-        return value
+    world = Local() if world is None else world
+    with world.abort_on_error():
+        world.start(network)
+        try:
+            return _fit(
+                world,
+                network,
+                X,
+                y,
+                epochs=epochs,
+                batch_size=batch_size,
+                optimizer=optimizer,
+                lr=lr,
+                validation_data=validation_data,
+                shuffle=shuffle,
+                early_stopping=early_stopping,
+                callbacks=callbacks,
+                clip_norm=clip_norm,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+            )
+        finally:
+            world.stop(network)
 
 
 def _fit(
-    how: Any,
+    world: World,
+    network: Network,
     X: Any,
     y: Any,
     *,
@@ -275,9 +126,8 @@ def _fit(
     checkpoint_every: int | str | timedelta | None,
     resume: bool,
 ) -> History:
-    """The one training loop of `fit` and `chainrule.distributed.fit`; ``how`` (`_Local`, or
-    the distributed one) reads the rows, makes the batches and computes each batch's ∇L."""
-    network = how.network
+    """The one training loop of every face; ``world`` reads the rows, makes the batches and
+    computes each batch's ∇L (summed over the processes)."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if batch_size is not None and (
@@ -295,41 +145,44 @@ def _fit(
         raise ValueError("checkpoint_every and resume need checkpoint=RUN_DIR, the run's directory")
     every = parse_interval(checkpoint_every)
     opt = make_optimizer(optimizer, lr)
-    X, y = how.rows(X, y, "X")
+    X, y = world.rows(network, X, y, "X")
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, y_val)")
-        val = how.rows(*validation_data, "X_val")
+        val = world.rows(network, *validation_data, "X_val")
     callbacks = list(callbacks)
     if early_stopping is not None:
         callbacks.append(
             early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         )
 
-    batches = how.batches(X, y, batch_size, shuffle)
+    batches = world.batches(X, y, batch_size, shuffle)
     opt.bind(network)
     history = History()
     for cb in callbacks:
         cb.on_train_begin(network, history)
-    run = Run(network, opt, batches, callbacks, history, clip_norm, how.root)
+    kept = [cb for cb in callbacks if keeps_state(cb)]  # a progress bar is not part of the run
+    run = Run(network, opt, batches, kept, history, clip_norm, world.root)
     if checkpoint is not None:
-        # early stopping with its settings, any other callback by its class
-        names = [repr(cb) if isinstance(cb, EarlyStopping) else type(cb).__name__ for cb in callbacks]
-        settings = fingerprint(how, X, y, val, batch_size, shuffle, opt, clip_norm, names)
+        # early stopping with its settings, any other callback with a state by its class
+        names = [repr(cb) if isinstance(cb, EarlyStopping) else type(cb).__name__ for cb in kept]
+        settings = fingerprint(world, X, y, val, batch_size, shuffle, opt, clip_norm, names)
         run.checkpoint_to(Path(checkpoint), every, settings, resume, epochs)
     logs: dict[str, float] = {}
-    run.signals = Signals(how.signals) if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
+    run.signals = Signals(world.signals) if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
     with np.errstate(over="ignore", invalid="ignore"), run.signals or contextlib.nullcontext():
         for epoch in range(run.pos.epoch, epochs):
             if run.stopped:
                 break
             opt.start_epoch(epoch)
-            logs = _train_epoch(how, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run)
+            logs = _train_epoch(
+                world, network, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run
+            )
             if not math.isfinite(logs["loss"]):
                 raise run.diverged(logs["loss"])
             if val is not None:
-                logs.update({f"val_{k}": v for k, v in how.evaluate(*val).items()})
+                logs.update({f"val_{k}": v for k, v in world.evaluate(network, *val).items()})
             history.append(logs)
             run.end_epoch(stop=any([cb.on_epoch_end(epoch, logs) for cb in callbacks]))
         run.end()
@@ -339,7 +192,8 @@ def _fit(
 
 
 def _train_epoch(
-    how: _Local,
+    world: World,
+    network: Network,
     opt: Optimizer,
     batches: Iterator[tuple[Array, ...]],
     callbacks: list[Callback],
@@ -348,10 +202,10 @@ def _train_epoch(
     """One pass over the data (the rest of it, when resumed): per batch, forward, backward (and,
     with N processes, the Allreduce), the guard, θ ← θ − η∇L. Returns the epoch's mean (or
     summed) training loss and accuracy, accumulated as the weights moved."""
-    loss, step = how.network.loss, how.step
+    loss, step = network.loss, world.step
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
     for batch, rows in enumerate(batches, start=run.pos.batch):
-        value, sum_c, right, n = step(rows, run.pos.step)  # L, Σ_n C^n, right predictions, rows
+        value, sum_c, right, n = step(network, rows, run.pos.step)  # L, Σ_n C^n, right predictions, rows
         run.guard(value)
         opt.step()
         total += sum_c
