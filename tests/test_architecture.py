@@ -37,6 +37,10 @@ LAYER = {
     "sklearn": 3,
     "data": 2,
     "shards": 2,
+    "evaluation": 2,
+    "heads": 0,
+    "pipeline": 2.5,  # the pipeline every face drives
+    "plots": 2.5,
     "cli": 3,
     "__init__": 3,
     **dict.fromkeys(

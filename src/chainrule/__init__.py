@@ -18,9 +18,11 @@ from chainrule.layers import Dense, Dropout, Layer
 from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredError
 from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer
+from chainrule.pipeline import Experiment, Pipeline, Result
 from chainrule.run import DivergenceError, TrainingInterrupted
 from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay
 from chainrule.training import Callback, EarlyStopping, History, fit
+from chainrule.world import Local, MPIWorld, World
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,7 @@ __all__ = [
     "DivergenceError",
     "Dropout",
     "EarlyStopping",
+    "Experiment",
     "Explanation",
     "ExponentialDecay",
     "GradcheckResult",
@@ -44,11 +47,15 @@ __all__ = [
     "Identity",
     "Layer",
     "LeakyReLU",
+    "Local",
     "Loss",
+    "MPIWorld",
     "ModelFileError",
     "Network",
     "Optimizer",
+    "Pipeline",
     "ReLU",
+    "Result",
     "Schedule",
     "Sigmoid",
     "Softmax",
@@ -56,6 +63,7 @@ __all__ = [
     "StepDecay",
     "Tanh",
     "TrainingInterrupted",
+    "World",
     "explain",
     "fit",
     "gradcheck",

@@ -10,10 +10,10 @@ status, never a traceback.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -32,11 +32,19 @@ from rich.text import Text
 
 import chainrule as cr
 from chainrule import data as datasets
-from chainrule import distributed
-from chainrule.checkpoint import checkpoints
-from chainrule.optimizers import optimizer as make_optimizer
+from chainrule import plots
+from chainrule.evaluation import held_out, model_classes, model_features
+from chainrule.heads import LOSSES
+from chainrule.pipeline import (
+    Experiment,
+    interval,
+    prepare_run_dir,
+    score,
+    store_experiment,
+    stored_experiment,
+)
 from chainrule.run import parse_interval
-from chainrule.safefile import atomic_write
+from chainrule.world import Local, MPIWorld, World, from_environment
 
 app = typer.Typer(
     name="chainrule",
@@ -57,36 +65,13 @@ class CLIError(Exception):
     """A problem with the user's input; the message names it and the fix."""
 
 
-# Launchers set these in every process they start (MPICH/Hydra, Slurm's srun with PMI or PMIx,
-# Open MPI, MVAPICH): with a size above 1, train runs as one rank of a data-parallel job.
-_MPI_SIZE_VARIABLES = ("PMI_SIZE", "PMIX_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-_comm: Any = None  # the MPI communicator of a distributed train, for _error to abort the job
+_world: World = Local()  # the processes of a train, for _error to end them all
 
 
-def _mpi_world() -> Any:
-    """MPI.COMM_WORLD when this process was started by mpiexec or srun with more than one
-    process, else None (and mpi4py is never imported)."""
-    global _comm
-    sizes = [os.environ.get(v, "") for v in _MPI_SIZE_VARIABLES]
-    if not any(size.isdigit() and int(size) > 1 for size in sizes):
-        return None
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        raise CLIError(
-            "started by mpiexec on several processes, but mpi4py is not installed: "
-            "pip install 'chainrule[mpi]'"
-        ) from None
-    _comm = MPI.COMM_WORLD if MPI.COMM_WORLD.size > 1 else None
-    return _comm
-
-
-RUN_OPTIONS = "run.json"  # the options of a checkpointed run, read by --resume
 DATA_HELP = (
     "digits, fashion-mnist, xor, circles, moons, spiral, gaussians, plane, or a path to a .csv file "
     "with a header row"
 )
-LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 PRESETS = {
     # the network of the lecture notes: sigmoid hidden layers, softmax + cross entropy, and plain
@@ -182,116 +167,10 @@ def _load_model(path: Path) -> cr.Network:
         raise CLIError(f"{e}: give a model.safetensors written by chainrule train") from None
 
 
-def _classes(network: cr.Network) -> list[Any] | None:
-    """The model's class labels (None for regression), checked against its outputs."""
-    classes = network.metadata.get("classes")
-    if not network.loss.classifier:
-        return None
-    n = 2 if network.n_outputs == 1 else network.n_outputs
-    if classes is None:
-        return list(range(n))
-    if not isinstance(classes, list) or len(classes) != n:
-        raise CLIError(f"the model's classes {classes!r} do not fit its {n} outputs: the file is damaged")
-    return classes
-
-
 def _probabilities(network: cr.Network, X: np.ndarray) -> np.ndarray:
     """P(class k | x) for every class: the softmax outputs, or [1 − a, a] for one sigmoid output."""
     p = network.predict_proba(X).astype(np.float64)
     return np.column_stack([1 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p
-
-
-def _build(ds: datasets.Dataset, settings: dict[str, Any], **kwargs: Any) -> cr.Network:
-    """The network for ``ds``: softmax + cross entropy for classes (or one sigmoid output with
-    binary cross entropy for two), a linear output with squared error for regression."""
-    loss = settings["loss"]
-    if ds.classes is None:
-        loss = loss or "squared_error"
-        if loss != "squared_error":
-            raise CLIError(
-                f"{ds.name} has numeric targets (regression): use --loss squared_error, not {loss}"
-            )
-        n_out = 1
-    else:
-        loss = loss or "cross_entropy"
-        if loss == "squared_error":
-            raise CLIError(
-                f"{ds.name} has class labels: use --loss cross_entropy (or binary_cross_entropy for two "
-                "classes), or --task regression for numeric targets"
-            )
-        if loss == "binary_cross_entropy" and len(ds.classes) != 2:
-            raise CLIError(
-                f"binary_cross_entropy needs two classes, {ds.name} has {len(ds.classes)}: "
-                "use --loss cross_entropy"
-            )
-        if len(ds.classes) < 2:
-            raise CLIError(f"{ds.name} has a single class: a classifier needs at least two")
-        n_out = 1 if loss == "binary_cross_entropy" else len(ds.classes)
-    activation = settings["activation"]
-    acts = activation.split(",") if "," in activation else activation
-    return cr.Network.from_sizes([ds.n_features, *settings["hidden"], n_out], acts, loss=loss, **kwargs)
-
-
-def _model_features(
-    network: cr.Network, header: list[str], cells: np.ndarray, path: Path, target: str | None
-) -> np.ndarray:
-    """The model's input columns of a CSV table, as numbers: found by name when the model
-    records its feature names (any order, other columns ignored), else every column but the
-    target, which must then be as many as the model's inputs."""
-    wanted = network.metadata.get("feature_names")
-    if isinstance(wanted, list) and set(wanted) <= set(header):
-        names = list(wanted)
-    else:
-        names = [name for name in header if name != target]
-        if len(names) != network.n_features:
-            lacks = f" (it lacks {', '.join(sorted(set(wanted) - set(header))[:5])})" if wanted else ""
-            raise CLIError(
-                f"{path} has {len(names)} feature columns but the model expects {network.n_features}"
-                f"{lacks}: give the same columns as in training"
-            )
-    return datasets.numeric(cells[:, [header.index(n) for n in names]], names, path)
-
-
-def _evaluation_rows(
-    network: cr.Network, data: str | None, data_dir: Path | None, target: str | None
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Standardised features and targets (class indices or values) to evaluate ``network`` on:
-    every row of a CSV file given as ``data``, or else the test rows of the data set ``data``
-    (by default the one it was trained on, split as in training)."""
-    meta = network.metadata
-    trained_on = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-    classes = _classes(network)
-    target = target or meta.get("target")
-    if data is not None and datasets.is_csv(data):
-        path = Path(data)
-        header, cells = datasets.read_csv(path)
-        target = target or header[-1]
-        if target not in header:
-            raise CLIError(f"{path} has no column {target!r} (columns: {', '.join(header)}): pass --target")
-        X = _model_features(network, header, cells, path, target)
-        raw = np.char.strip(cells[:, header.index(target)])
-        y = (
-            datasets.encode_labels(raw, "regression")[0]
-            if classes is None
-            else datasets.labels_to_indices(raw, classes)
-        )
-        return datasets.standardize(X, meta), y, f"all {len(y)} rows of {path} (target {target})"
-    name = data or trained_on.get("name")
-    if name is None:
-        raise CLIError("the model does not record its training data: pass --data")
-    same = {"samples", "noise", "classes", "seed", "test_fraction"}
-    settings = {k: v for k, v in trained_on.items() if k in same} if name == trained_on.get("name") else {}
-    task = "regression" if classes is None else "classification"
-    ds = datasets.load(name, data_dir=data_dir, target=target, task=task, **settings)
-    if ds.n_features != network.n_features:
-        raise CLIError(
-            f"{name} has {ds.n_features} features but the model expects {network.n_features}: "
-            "evaluate on the data it was trained on"
-        )
-    y = ds.y_test
-    if classes is not None and ds.classes != classes:
-        y = datasets.labels_to_indices(np.asarray(ds.classes, dtype=object)[ds.y_test], classes)
-    return datasets.standardize(ds.X_test, meta), y, f"the {len(y)} test rows of {name}"
 
 
 def _confusion(y: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
@@ -319,55 +198,6 @@ def _confusion_table(cm: np.ndarray, classes: Sequence[Any]) -> Table:
     for k, name in enumerate(classes):
         table.add_row(Text(f"{k} {name}"), *(str(v) for v in cm[k]))  # Text: no markup in names
     return table
-
-
-def _regression_figures(
-    network: cr.Network, X: np.ndarray, y: np.ndarray, comm: Any = None
-) -> dict[str, float]:
-    """RMSE, MAE and R² = 1 − mean(r²) / var(y) of the residuals r; with ``comm``, of the rows of
-    all ranks (each passing its own), from sums Allreduced in two passes."""
-    residual = _predictions(network, X)[:, 0].astype(np.float64) - y
-    n, squares, absolute, total = _summed(
-        comm, [len(y), np.sum(residual**2), np.sum(np.abs(residual)), np.sum(y)]
-    )
-    variance = float(_summed(comm, np.sum((y - total / n) ** 2)) / n)
-    return {
-        "rmse": float(np.sqrt(squares / n)),
-        "mae": float(absolute / n),
-        "r2": 1 - float(squares / n) / variance if variance > 0 else float("nan"),
-    }
-
-
-def _scores(network: cr.Network, X: np.ndarray, y: np.ndarray, comm: Any) -> dict[str, float]:
-    """The loss and accuracy (or the regression figures) on rows X, y; with ``comm``, on the rows
-    of all ranks (each passing its own)."""
-    result = network.evaluate(X, y) if comm is None else distributed.evaluate(network, X, y, comm)
-    if not network.loss.classifier:
-        result.update(_regression_figures(network, X, y, comm))
-    return result
-
-
-def _confusion_matrix(network: cr.Network, X: np.ndarray, y: np.ndarray, k: int, comm: Any) -> np.ndarray:
-    """The confusion matrix of the rows X, y (with ``comm``: summed over the ranks' rows)."""
-    cm = _confusion(y, _predictions(network, X), k)
-    return cm if comm is None else distributed.allreduce_sum(comm, cm)
-
-
-def _predictions(network: cr.Network, X: np.ndarray) -> np.ndarray:
-    """`Network.predict`, also of no rows (a rank's empty shard): read off no outputs."""
-    if len(X):
-        return network.predict(X)
-    return network.loss.predict(np.empty((0, network.n_outputs), dtype=network.dtype))
-
-
-def _summed(comm: Any, values: Any) -> Any:
-    """Numbers of this process, or (with ``comm``) summed over the ranks: float64, or int for ints."""
-    values = np.asarray(values)
-    if comm is not None:
-        values = distributed.allreduce_sum(
-            comm, values.astype(np.int64 if values.dtype.kind in "iub" else np.float64)
-        )
-    return values.item() if values.ndim == 0 else values
 
 
 # ------------------------------------------------------------------------------------- train
@@ -425,47 +255,6 @@ class _DownloadBar:
     def close(self) -> None:
         if self.tasks:
             self.bar.stop()
-
-
-def _plot_curves(history: cr.History, path: Path) -> None:
-    from matplotlib.figure import Figure  # the Agg canvas: no display needed
-    from matplotlib.ticker import MaxNLocator
-
-    metrics = [m for m in ("loss", "accuracy") if m in history.metrics]
-    fig = Figure(figsize=(5 * len(metrics), 3.8), layout="constrained")
-    epochs = np.arange(1, history.epochs + 1)
-    for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
-        ax.plot(epochs, history[metric], label="train")
-        if f"val_{metric}" in history.metrics:
-            ax.plot(epochs, history[f"val_{metric}"], label="validation")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.savefig(path, dpi=100)
-
-
-def _plot_confusion(cm: np.ndarray, classes: Sequence[Any], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    k = len(classes)
-    fig = Figure(figsize=(1.2 + 0.55 * k, 1 + 0.5 * k), layout="constrained")
-    ax = fig.subplots()
-    image = ax.imshow(cm, cmap="Blues")
-    fig.colorbar(image, ax=ax)
-    ticks = np.arange(k)
-    ax.set_xticks(ticks, [str(c) for c in classes], rotation=45, ha="right")
-    ax.set_yticks(ticks, [str(c) for c in classes])
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title("confusion matrix (test rows)")
-    if k <= 20:
-        for t in range(k):
-            for p in range(k):
-                color = "white" if cm[t, p] > cm.max() / 2 else "black"
-                ax.text(p, t, str(cm[t, p]), ha="center", va="center", color=color, fontsize=8)
-    fig.savefig(path, dpi=100)
 
 
 @app.command()
@@ -546,110 +335,81 @@ def train(
     """Train a network and write model.safetensors, history.json, metrics.json and plots into --out.
 
     Under mpiexec -n N (or srun), the N processes train one model together (docs/distributed.md)."""
-    if resume is not None and ctx is not None:  # run this command again with the run's own settings
-        train(None, **{**_stored_options(ctx, resume), "resume": resume})  # type: ignore[arg-type]
-        return
-    options = {k: v for k, v in locals().items() if k not in ("ctx", "resume", "force", "out")}
-    comm = _mpi_world()  # first: from here on an error on any rank aborts them all
-    root = comm is None or comm.rank == 0
-    if not root:
+    world = from_environment()  # first: from here on an error on any rank aborts them all
+    global _world
+    _world = world
+    if not world.root:
         console.quiet = True  # rank 0 prints and writes the files
-    given = {"layers": layers, "activation": activation, "loss": loss, "optimizer": optimizer}
-    settings = _settings(preset, {**given, "batch_size": batch_size, "lr": lr, "epochs": epochs})
-    if schedule not in ("constant", "cosine"):
-        raise CLIError(f"unknown schedule {schedule!r}: use constant or cosine")
-    if dtype not in ("float32", "float64"):
-        raise CLIError(f"unknown dtype {dtype!r}: use float32 or float64")
-    if not 0 <= dropout < 1:
-        raise CLIError(f"--dropout must lie in [0, 1), got {dropout}: e.g. --dropout 0.2")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise CLIError(f"--weight-decay must be a number ≥ 0, got {weight_decay}: e.g. --weight-decay 0.0001")
-    if early_stopping < 0:
-        raise CLIError(f"--early-stopping must be a patience ≥ 0 (0: off), got {early_stopping}")
-    every = _checkpoint_every(checkpoint_every)
-    run = resume if resume is not None else _run_dir(out, force) if root else Path()
-    if comm is not None:  # every rank resumes from the checkpoints rank 0 writes there
-        run = Path(distributed.MPIWorld(comm).broadcast(str(run)))  # JSON, never pickle
-
-    downloads = _DownloadBar()
-    try:
-        # under MPI, each rank reads only its own rows of every split (and fits the standardiser
-        # on the training rows of all ranks together)
-        load = datasets.load if comm is None else functools.partial(distributed.load_shard, comm=comm)
-        ds = load(
-            data,
-            data_dir=data_dir,
+    if resume is not None:
+        if ctx is not None:
+            _resume_takes_no_options(ctx)
+        experiment, every = stored_experiment(resume)
+        run = resume
+    else:
+        settings = _settings(
+            preset,
+            {
+                "layers": layers,
+                "activation": activation,
+                "loss": loss,
+                "optimizer": optimizer,
+                "batch_size": batch_size,
+                "lr": lr,
+                "epochs": epochs,
+            },
+        )
+        acts = settings["activation"]
+        experiment = Experiment(
+            data=data,
+            data_dir=None if data_dir is None else str(data_dir),
             target=target,
             task=task,
             samples=samples,
             noise=noise,
             classes=classes,
-            seed=seed,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
-            report=downloads,
+            hidden=tuple(settings["hidden"]),
+            activation=tuple(acts.split(",")) if "," in acts else acts,
+            loss=settings["loss"],
+            dropout=dropout,
+            optimizer=settings["optimizer"],
+            lr=settings["lr"],
+            schedule=schedule,
+            batch_size=settings["batch"],
+            epochs=settings["epochs"],
+            weight_decay=weight_decay,
+            early_stopping=early_stopping or None,
+            seed=seed,
+            dtype=dtype,
         )
+        every = _checkpoint_every(checkpoint_every)
+        run = Path(world.broadcast(str(_run_dir(out, force)) if world.root else None))  # JSON, never pickle
+        prepare_run_dir(run, force, world)
+        if every is not None and world.root:
+            store_experiment(run, experiment, every, force)
+    downloads = _DownloadBar()
+    try:
+        pipe = experiment.pipeline(world, report=downloads)
     finally:
         downloads.close()
-    standardizer = (  # fitted on the training rows only
-        ds.standardizer() if comm is None else distributed.fit_standardizer(ds.X_train, comm, not ds.images)
-    )
-    splits = {
-        "train": (standardizer(ds.X_train), ds.y_train),
-        "val": (standardizer(ds.X_val), ds.y_val),
-        "test": (standardizer(ds.X_test), ds.y_test),
-    }
-    rows = {split: _summed(comm, len(y)) for split, (_, y) in splits.items()}  # of all ranks
-    try:
-        network = _build(ds, settings, dropout=dropout, dtype=dtype, seed=seed)
-    except ValueError as e:
-        raise CLIError(str(e)) from None
-    if resume is None and root:  # before training, not after it: a directory we cannot write to fails now
-        _prepare_run(run, options if every is not None else None, force)
-    sizes = [network.n_features, *settings["hidden"], network.n_outputs]
-    network.metadata = {
-        **ds.metadata(),
-        "standardize": standardizer.to_metadata(),
-        "data": {  # what evaluate and explain need to split the same data again
-            "name": str(Path(data).resolve()) if datasets.is_csv(data) else data,
-            "samples": samples,
-            "noise": noise,
-            "classes": classes,
-            "seed": seed,
-            "test_fraction": test_fraction,
-        },
-    }
-    opt = make_optimizer(settings["optimizer"], settings["lr"], weight_decay=weight_decay)
-    base_lr = opt.lr  # the optimiser's own default when --lr is not given
-    if schedule == "cosine":
-        decay = cr.CosineDecay(base_lr, settings["epochs"])
-        opt = make_optimizer(settings["optimizer"], decay, weight_decay=weight_decay)
-    (X_train, y_train), (X_val, y_val), (X_test, y_test) = splits.values()
+    rows = pipe.rows
     console.print(
-        f"training {'-'.join(map(str, sizes))} network ({network.n_parameters:,} parameters) "
-        f"on {data}: {rows['train']} training, {rows['val']} validation, {rows['test']} test rows; "
-        f"{opt!r}, batch {settings['batch'] or 'full'}" + (f"; {comm.size} processes" if comm else ""),
+        f"training {'-'.join(map(str, pipe.sizes))} network ({pipe.network.n_parameters:,} parameters) "
+        f"on {experiment.data}: {rows['train']} training, {rows['val']} validation, {rows['test']} test "
+        f"rows; {pipe.optimizer!r}, batch {experiment.batch_size or 'full'}"
+        + (f"; {world.size} processes" if world.size > 1 else ""),
         soft_wrap=True,
         markup=False,
     )
-    progress = _Progress(settings["epochs"], math.ceil(rows["train"] / (settings["batch"] or rows["train"])))
-    start = time.perf_counter()
-    fit_kwargs: dict[str, Any] = {
-        "epochs": settings["epochs"],
-        "batch_size": settings["batch"],
-        "optimizer": opt,
-        "validation_data": (X_val, y_val) if rows["val"] else None,
-        "early_stopping": early_stopping or None,
-        "checkpoint": None if every is None else run,
-        "checkpoint_every": every,
-        "resume": resume is not None,
-    }
+    progress = _Progress(experiment.epochs, pipe.batches_per_epoch)
     try:
-        if comm is None:
-            history = cr.fit(network, X_train, y_train, callbacks=[progress], **fit_kwargs)
-        else:  # on this rank's rows; the progress bar on rank 0 only
-            callbacks = [progress] if root else []
-            history = distributed.fit(network, X_train, y_train, comm=comm, callbacks=callbacks, **fit_kwargs)
+        pipe.fit(
+            callbacks=[progress],
+            checkpoint=None if every is None else run,
+            checkpoint_every=None if every is None else interval(every),
+            resume=resume is not None,
+        )
     except cr.TrainingInterrupted as e:
         progress.bar.stop()
         name = signal.Signals(e.signal).name
@@ -660,43 +420,28 @@ def train(
         )
     finally:
         progress.bar.stop()
-    seconds = time.perf_counter() - start
-    scores: dict[str, float] = {}
-    for split, (X, y) in splits.items():  # under MPI, every rank scores its rows: all together
-        if rows[split]:
-            scores.update({f"{split}_{k}": v for k, v in _scores(network, X, y, comm).items()})
-    cm = None if ds.classes is None else _confusion_matrix(network, X_test, y_test, len(ds.classes), comm)
-    if not root:
-        return  # the weights are rank 0's, bit for bit: it writes the run
-
-    metrics: dict[str, Any] = {
-        "data": data,
-        "epochs": history.epochs,
-        "best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
-        "stopped_early": history.stopped_early,
-        "train_seconds": seconds,
-        "parameters": network.n_parameters,
-        "layers": sizes,
-        "activation": settings["activation"],
-        "loss": network.loss.name,
-        "optimizer": settings["optimizer"],
-        "lr": base_lr,
-        "schedule": schedule,
-        "batch_size": settings["batch"] or "full",
-        "weight_decay": weight_decay,
-        "dropout": dropout,
-        "seed": seed,
-        "dtype": dtype,
-        **scores,
-    }
-    _write_run(run, network, history, metrics, ds.classes, cm, force or resume is not None)
-    console.print(_summary(metrics, ds.classes is not None))
+    result = pipe.finish(run, overwrite=True)
+    if not world.root:
+        return  # the weights are rank 0's, bit for bit: it wrote the run
+    console.print(_summary(result.metrics, pipe.classes is not None))
     files = "model.safetensors, history.json, metrics.json, curves.png"
+    confusion = pipe.classes is not None and len(pipe.classes) <= plots.MAX_CONFUSION_CLASSES
     console.print(
-        f"wrote {run}/: {files}" + (", confusion.png" if ds.classes is not None else ""),
-        soft_wrap=True,
-        markup=False,
+        f"wrote {run}/: {files}" + (", confusion.png" if confusion else ""), soft_wrap=True, markup=False
     )
+
+
+def _resume_takes_no_options(ctx: typer.Context) -> None:
+    """--resume continues a run with the settings it started with: no other option is taken."""
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name != "resume" and getattr(ctx.get_parameter_source(p.name or ""), "name", "") != "DEFAULT"
+    ]
+    if given:
+        raise CLIError(
+            f"--resume continues the run with the settings it started with: leave out {', '.join(given)}"
+        )
 
 
 def _checkpoint_every(text: str | None) -> int | str | None:
@@ -711,69 +456,6 @@ def _checkpoint_every(text: str | None) -> int | str | None:
             f"--checkpoint-every must be a number of epochs ≥ 1 or a time such as 90s, 10m, 1h, got {text!r}"
         ) from None
     return every
-
-
-def _prepare_run(run: Path, options: dict[str, Any] | None, force: bool) -> None:
-    """Create the run directory and check that it can be written; for a checkpointed run, keep
-    its options in RUN/run.json for --resume (paths made absolute)."""
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CLIError(
-            f"cannot create the run directory {run} ({e.strerror}): choose another --out"
-        ) from None
-    if not os.access(run, os.W_OK | os.X_OK):
-        raise CLIError(f"cannot write in the run directory {run}: choose another --out")
-    if options is None:
-        return
-    if checkpoints(run):
-        raise CLIError(
-            f"{run} holds checkpoints of an earlier run: continue it with chainrule train --resume {run}, "
-            "or choose another --out"
-        )
-    stored = {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in options.items()}
-    if datasets.is_csv(options["data"]):
-        stored["data"] = str(Path(options["data"]).resolve())
-    atomic_write(run / RUN_OPTIONS, (json.dumps(stored, indent=1) + "\n").encode(), overwrite=force)
-
-
-def _stored_options(ctx: typer.Context, run: Path) -> dict[str, Any]:
-    """The options RUN/run.json holds, for --resume (which takes no other option)."""
-    given = [
-        p.opts[0]
-        for p in ctx.command.params
-        if p.name != "resume" and getattr(ctx.get_parameter_source(p.name or ""), "name", "") != "DEFAULT"
-    ]
-    if given:
-        raise CLIError(
-            f"--resume continues the run with the settings it started with: leave out {', '.join(given)}"
-        )
-    path = run / RUN_OPTIONS
-    if not path.is_file():
-        raise CLIError(
-            f"{run} is not a checkpointed run (it has no {RUN_OPTIONS}): give the --out of a "
-            "chainrule train --checkpoint-every run"
-        )
-    damaged = CLIError(f"{path} is not as chainrule train wrote it: start the run again")
-    try:
-        stored = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise damaged from None
-    params = {p.name: p for p in ctx.command.params if p.name not in ("resume", "force", "out")}
-    if not isinstance(stored, dict) or stored.keys() != params.keys():
-        raise damaged
-    # the stored options parsed again as if typed: each value checked and made its option's type
-    argv: list[str] = []
-    for name, value in stored.items():
-        if isinstance(value, bool):  # a flag
-            argv += [params[name].opts[0]] if value else []
-        elif value is not None:
-            argv += [params[name].opts[0], str(value)]
-    try:
-        options = ctx.command.make_context("train", argv, parent=ctx.parent).params
-    except _UsageError:
-        raise damaged from None
-    return {**options, "resume": None, "out": run, "force": False}
 
 
 def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
@@ -793,26 +475,6 @@ def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
     settings["hidden"] = _parse_layers(settings["layers"])
     settings["batch"] = _parse_batch_size(settings["batch_size"])
     return settings
-
-
-def _write_run(
-    run: Path,
-    network: cr.Network,
-    history: cr.History,
-    metrics: dict[str, Any],
-    classes: list[Any] | None,
-    cm: np.ndarray | None,
-    force: bool,
-) -> None:
-    """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png
-    (of the confusion matrix ``cm`` on the test rows)."""
-    run.mkdir(parents=True, exist_ok=True)
-    cr.save(network, run / "model.safetensors", overwrite=force)
-    (run / "history.json").write_text(json.dumps(history.to_dict(), indent=1) + "\n")
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    _plot_curves(history, run / "curves.png")
-    if classes is not None and cm is not None:
-        _plot_confusion(cm, classes, run / "confusion.png")
 
 
 def _summary(metrics: dict[str, Any], classifier: bool) -> Table:
@@ -837,16 +499,13 @@ def evaluate(
 
     Without --data: the test rows of the data it was trained on; with a .csv file: all its rows."""
     network = _load_model(model)
-    X, y, rows = _evaluation_rows(network, data, data_dir, target)
-    try:
-        result = network.evaluate(X, y)
-    except ValueError as e:
-        raise CLIError(f"{e}") from None
-    classes = _classes(network)
+    X, y, rows = held_out(network, data, data_dir=data_dir, target=target)
+    result = network.evaluate(X, y)
+    classes = model_classes(network)
     console.print(f"{model}: {rows}", soft_wrap=True, markup=False)
     figures = dict(result)
     if classes is None:
-        figures.update(_regression_figures(network, X, y))
+        figures = score(network, X, y, Local())
     console.print("  ".join(f"{k} {v:.4f}" for k, v in figures.items()), markup=False)
     if classes is not None:
         cm = _confusion(y, np.argmax(_probabilities(network, X), axis=1), len(classes))
@@ -874,7 +533,7 @@ def predict(
         raise CLIError(f"{output} exists: pass --force to overwrite it, or choose another --output")
     X = _read_rows(network, input)
     X = datasets.standardize(X, network.metadata)
-    classes = _classes(network)
+    classes = model_classes(network)
     if classes is None:
         column = str(network.metadata.get("target") or "prediction")
         header_out = [column]
@@ -900,7 +559,7 @@ def _read_rows(network: cr.Network, path: Path) -> np.ndarray:
         raise CLIError(f"no such file: {path}: check the path")
     if path.suffix.lower() == ".csv":
         header, cells = datasets.read_csv(path)
-        return _model_features(network, header, cells, path, network.metadata.get("target"))
+        return model_features(network, header, cells, path, network.metadata.get("target"))
     if path.suffix.lower() != ".npy":
         raise CLIError(f"{path} is neither .csv nor .npy: give a CSV file with a header row or a .npy array")
     try:
@@ -999,7 +658,7 @@ def explain(
     The example is row --sample of the test rows of the model's training data (or of --data)."""
     network = _load_model(model)
     i, j = _parse_pair(weight)
-    X, y, _ = _evaluation_rows(network, data, data_dir, target)
+    X, y, _ = held_out(network, data, data_dir=data_dir, target=target)
     try:
         result = cr.explain(network, X, y, level=layer, weight=(i, j), sample=sample)
     except ValueError as e:
@@ -1107,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         where = ctx.command_path if ctx is not None else "chainrule"
         _error(f"{e.format_message()} (see: {where} --help)", 2)  # type: ignore[attr-defined]
     except _USER_ERRORS as e:
-        _error(str(e), 1)
+        _error(_flags(str(e)), 1)
     except BrokenPipeError:  # the reader went away (chainrule ... | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
@@ -1117,18 +776,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         _error("interrupted", 130)
     except Exception:
-        if _comm is None:
+        if _world.size == 1:
             raise
         traceback.print_exc()  # a bug on one rank of several: show where, and end them all
         _error("the traceback above stopped this rank", 1)
     sys.exit(status if isinstance(status, int) else 0)
 
 
+# the library's arguments that the command line takes under another name
+_FLAG_OF = {"hidden": "--layers", "overwrite": "--force", "data_name": "--data"}
+
+
+def _flags(message: str) -> str:
+    """A library message names the library's arguments (``loss=cross_entropy``, ``samples must
+    be``, ``pass data=``); the command line names its flags (``--loss cross_entropy``)."""
+    names = {p.name for p in typer.main.get_command(app).commands["train"].params if p.name} | set(_FLAG_OF)
+    for name in sorted(names, key=len, reverse=True):
+        flag = _FLAG_OF.get(name, "--" + name.replace("_", "-"))
+        message = re.sub(rf"(?<![\w.-]){name}=(?=[\w/.'\"-])", flag + " ", message)
+        message = re.sub(rf"(?<![\w.-]){name}=", flag, message)
+        message = re.sub(rf"(^|: )({name}) (must|needs)", rf"\1{flag} \3", message)
+    return message
+
+
 def _error(message: str, status: int) -> None:
-    if _comm is not None:  # one rank of several: end them all, or they wait for it forever
-        print(f"error: rank {_comm.rank} of {_comm.size}: {' '.join(message.split())}", file=sys.stderr)
+    if isinstance(_world, MPIWorld) and _world.size > 1:  # end them all, or they wait for it forever
+        print(f"error: rank {_world.rank} of {_world.size}: {' '.join(message.split())}", file=sys.stderr)
         sys.stderr.flush()
-        _comm.Abort(status)
+        _world.comm.Abort(status)
     else:
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)

@@ -1,0 +1,436 @@
+"""One pipeline for every face: data → network built from the targets → fit → scores → run directory.
+
+    import chainrule as cr
+    result = cr.Experiment(data="digits", hidden=(128,), epochs=10).run("runs/digits")
+    result.scores["test_accuracy"], result.network
+
+An `Experiment` is the settings of one training run (the data, the network, its training); its
+`Pipeline` does it, step by step, on a `World` (one process, or N MPI ranks each holding a
+shard of the rows): the data set is loaded and split, the standardiser x' = (x − mean) / scale is
+fitted once on the training rows and stored in the model, the network is built from the targets
+(`chainrule.heads`), `chainrule.fit` trains it, every split is scored, and rank 0 writes the run
+directory: model.safetensors, history.json, metrics.json, run.json (the experiment, for
+`resume`) and the plots. `chainrule.evaluation.held_out` gives the rows to evaluate a model on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import chainrule.data as data
+import chainrule.plots as plots
+import chainrule.shards as shards
+from chainrule.callbacks import Callback, History
+from chainrule.checkpoint import checkpoints
+from chainrule.evaluation import trained_on
+from chainrule.heads import head
+from chainrule.io import save
+from chainrule.network import Network
+from chainrule.optimizers import Optimizer
+from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.safefile import atomic_write
+from chainrule.schedules import CosineDecay
+from chainrule.training import fit
+from chainrule.world import Local, World
+
+RUN_FILE = "run.json"  # the experiment of a checkpointed run, read by `resume`
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The settings of one training run; each checked when it is made (the errors name them)."""
+
+    data: str = "digits"  # a name of chainrule.data.DATASETS or a path to a .csv file
+    data_dir: str | None = None  # Fashion-MNIST: the folder of its four files (else searched)
+    target: str | None = None  # CSV: the target column (the last by default)
+    task: str = "auto"  # CSV: auto, classification or regression
+    samples: int | None = None  # toys: points to draw; other data: the first N rows
+    noise: float = 0.1  # toys: standard deviation of the jitter
+    classes: int = 2  # spiral, gaussians: number of classes
+    val_fraction: float = 0.1
+    test_fraction: float = 0.25
+    hidden: tuple[int, ...] = (256,)  # hidden-layer widths
+    activation: str | tuple[str, ...] = "relu"  # one for all hidden layers, or one per layer
+    loss: str | None = None  # None: by the targets (chainrule.heads)
+    dropout: float = 0.0
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimiser's default
+    schedule: str = "constant"  # or cosine: from lr down to 0 over the epochs
+    batch_size: int | None = 32  # None: full batch
+    epochs: int = 30
+    weight_decay: float = 0.0
+    early_stopping: int | None = None  # patience in epochs
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        def whole(name: str, low: int, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
+
+        def real(name: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else True)
+            if not ok:
+                interval = f"{'(' if low_open else '['}{low}, {high if high < math.inf else '∞'})"
+                raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+
+        def choice(name: str, options: Sequence[str]) -> None:
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {', '.join(options)}, got {getattr(self, name)!r}")
+
+        if not isinstance(self.data, str) or not self.data:
+            raise ValueError(f"data must be a data set name or a .csv path, got {self.data!r}")
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if not isinstance(self.activation, str):
+            object.__setattr__(self, "activation", tuple(self.activation))
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
+            raise ValueError(f"hidden must be positive layer widths, got {self.hidden!r}")
+        choice("task", data.TASKS)
+        choice("optimizer", OPTIMIZERS)
+        choice("schedule", SCHEDULES)
+        choice("dtype", DTYPES)
+        whole("samples", 1, optional=True)
+        whole("classes", 1)
+        whole("batch_size", 1, optional=True)
+        whole("epochs", 1)
+        whole("early_stopping", 1, optional=True)
+        whole("seed", 0)
+        real("noise", 0, math.inf)
+        real("val_fraction", 0, 1)
+        real("test_fraction", 0, 1, low_open=True)
+        real("dropout", 0, 1)
+        real("weight_decay", 0, math.inf)
+        if self.lr is not None:
+            real("lr", 0, math.inf, low_open=True)
+
+    # ------------------------------------------------------------------- stored settings
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON values (`from_dict` reads them back)."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        d["activation"] = self.activation if isinstance(self.activation, str) else list(self.activation)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Experiment:
+        """The experiment of a `to_dict`, every value checked again."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(d, dict) or set(d) != names:
+            raise ValueError(f"an experiment is a JSON object with the keys {', '.join(sorted(names))}")
+        return cls(**d)
+
+    # ------------------------------------------------------------------- running it
+    def pipeline(self, world: World | None = None, report: data.Report | None = None) -> Pipeline:
+        """The data loaded and standardised and the network built, ready to `Pipeline.fit`."""
+        return Pipeline(self, Local() if world is None else world, report)
+
+    def run(
+        self,
+        out: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = False,
+        checkpoint_every: int | str | timedelta | None = None,
+        callbacks: Sequence[Callback] = (),
+        world: World | None = None,
+    ) -> Result:
+        """Load, fit, score, and (with ``out``) write the run directory there: an existing one
+        only if it is empty, or with ``overwrite=True``. With ``checkpoint_every`` (epochs, or
+        a time such as "10m") the training state is saved in ``out`` as it goes, and
+        `resume` (out) continues the run after a crash."""
+        pipe = self.pipeline(world)
+        run_dir = None
+        if out is not None:
+            run_dir = prepare_run_dir(Path(out), overwrite, pipe.world)
+            if checkpoint_every is not None and pipe.world.root:
+                store_experiment(run_dir, self, checkpoint_every, overwrite)
+        checkpoint = run_dir if checkpoint_every is not None else None
+        if checkpoint is None and checkpoint_every is not None:
+            raise ValueError("checkpoint_every needs out=RUN_DIR, where the checkpoints go")
+        pipe.fit(callbacks=callbacks, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        return pipe.finish(run_dir, overwrite)
+
+
+def store_experiment(
+    run_dir: Path, experiment: Experiment, checkpoint_every: int | str | timedelta, overwrite: bool
+) -> None:
+    """RUN/run.json: the experiment (with a CSV path made absolute) and how often it saves."""
+    if checkpoints(run_dir):
+        raise FileExistsError(f"{run_dir} holds checkpoints of an earlier run: resume it, or choose another")
+    stored = experiment.to_dict()
+    if data.is_csv(experiment.data):
+        stored["data"] = str(Path(experiment.data).resolve())
+    if experiment.data_dir is not None:
+        stored["data_dir"] = str(Path(experiment.data_dir).resolve())
+    every = checkpoint_every.total_seconds() if isinstance(checkpoint_every, timedelta) else checkpoint_every
+    text = json.dumps({"experiment": stored, "checkpoint_every": every}, indent=1) + "\n"
+    atomic_write(run_dir / RUN_FILE, text.encode(), overwrite=overwrite)
+
+
+def stored_experiment(run_dir: str | os.PathLike[str]) -> tuple[Experiment, int | float | str]:
+    """The experiment and checkpoint interval that RUN/run.json holds."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a checkpointed run (it has no {RUN_FILE}): give the directory of a run "
+            "started with checkpoint_every"
+        )
+    try:
+        stored = json.loads(path.read_text())
+        every = stored["checkpoint_every"]
+        if isinstance(every, bool) or not isinstance(every, int | float | str):
+            raise ValueError(f"checkpoint_every {every!r}")
+        return Experiment.from_dict(stored["experiment"]), every
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not as chainrule wrote it ({e}): start the run again") from None
+
+
+def resume(
+    run_dir: str | os.PathLike[str],
+    *,
+    callbacks: Sequence[Callback] = (),
+    world: World | None = None,
+    report: data.Report | None = None,
+) -> Result:
+    """Continue the checkpointed run in ``run_dir`` with its own settings, to the end (a finished
+    run ends at once) and write its files; it ends bit-identical to a run never interrupted."""
+    experiment, every = stored_experiment(run_dir)
+    pipe = experiment.pipeline(world, report)
+    every = float(every) if isinstance(every, float) else every
+    pipe.fit(callbacks=callbacks, checkpoint=Path(run_dir), checkpoint_every=interval(every), resume=True)
+    return pipe.finish(Path(run_dir), overwrite=True)
+
+
+def interval(every: int | float | str) -> int | str | timedelta:
+    return timedelta(seconds=every) if isinstance(every, float) else every
+
+
+def prepare_run_dir(out: Path, overwrite: bool, world: World) -> Path:
+    """The run directory ``out``, used only if it is new or empty (or with ``overwrite``),
+    created and checked for writing now rather than after the training (by rank 0)."""
+    if world.root:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"out={str(out)!r} is a file, not a directory: choose another out")
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise FileExistsError(
+                f"run directory {out} exists and is not empty: pass overwrite=True to replace its files, "
+                "or choose another out"
+            )
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise type(e)(
+                e.errno, f"cannot create the run directory {out} ({e.strerror}): choose another out"
+            ) from None
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write in the run directory {out}: choose another out")
+    world.broadcast(None)  # the others wait for it
+    return out
+
+
+@dataclass
+class Result:
+    """What a run produced: the trained network, its history, the scores of every split
+    (``train_accuracy``, ``test_loss``, ``test_rmse``...), the metrics written to metrics.json,
+    the confusion matrix of the test rows (classes only) and the run directory (if any)."""
+
+    network: Network
+    history: History
+    scores: dict[str, float]
+    metrics: dict[str, Any]
+    confusion: np.ndarray | None = None
+    run_dir: Path | None = None
+
+
+class Pipeline:
+    """One experiment being done on a world: `fit`, then `finish` (scores and files)."""
+
+    def __init__(self, experiment: Experiment, world: World, report: data.Report | None = None) -> None:
+        e = self.experiment = experiment
+        self.world = world
+        options = {
+            k: getattr(e, k)
+            for k in ("data_dir", "target", "task", "samples", "noise", "classes", "seed", "val_fraction")
+        }
+        ds = shards.load(e.data, world, test_fraction=e.test_fraction, report=report, **options)
+        self.classes = ds.classes
+        standardizer = (  # fitted on the training rows only, of all processes
+            ds.standardizer()
+            if world.size == 1
+            else shards.fit_standardizer(ds.X_train, world, not ds.images)
+        )
+        self.splits = {
+            name: (standardizer(X).astype(e.dtype, copy=False), y)
+            for name, X, y in (
+                ("train", ds.X_train, ds.y_train),
+                ("val", ds.X_val, ds.y_val),
+                ("test", ds.X_test, ds.y_test),
+            )
+        }
+        self.rows = {name: int(world.sum(np.array([len(y)]))[0]) for name, (_, y) in self.splits.items()}
+        h = head(None if ds.classes is None else len(ds.classes), e.loss, name=e.data)
+        activation = e.activation if isinstance(e.activation, str) else list(e.activation)
+        self.sizes = [ds.n_features, *e.hidden, h.n_outputs]
+        self.network = Network.from_sizes(
+            self.sizes, activation, h.output, h.loss, dropout=e.dropout, dtype=e.dtype, seed=e.seed
+        )
+        self.network.metadata = {
+            **ds.metadata(),
+            "standardize": standardizer.to_metadata(),
+            "data": trained_on(e),
+        }
+        self.optimizer: Optimizer = make_optimizer(e.optimizer, e.lr, weight_decay=e.weight_decay)
+        self.lr = self.optimizer.lr  # the optimiser's own default when lr is not given
+        if e.schedule == "cosine":
+            decay = CosineDecay(self.lr, e.epochs)
+            self.optimizer = make_optimizer(e.optimizer, decay, weight_decay=e.weight_decay)
+        self.history = History()
+        self.seconds = 0.0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        n = self.rows["train"]
+        return math.ceil(n / (self.experiment.batch_size or n))
+
+    def fit(
+        self,
+        *,
+        callbacks: Sequence[Callback] = (),
+        checkpoint: Path | None = None,
+        checkpoint_every: int | str | timedelta | None = None,
+        resume: bool = False,
+    ) -> History:
+        """`chainrule.fit` on the training rows, the validation rows (if any) watched."""
+        e, (X, y), (X_val, y_val) = self.experiment, self.splits["train"], self.splits["val"]
+        start = time.perf_counter()
+        self.history = fit(
+            self.network,
+            X,
+            y,
+            epochs=e.epochs,
+            batch_size=e.batch_size,
+            optimizer=self.optimizer,
+            validation_data=(X_val, y_val) if self.rows["val"] else None,
+            early_stopping=e.early_stopping,
+            callbacks=callbacks,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            world=self.world,
+        )
+        self.seconds = time.perf_counter() - start
+        return self.history
+
+    def scores(self) -> dict[str, float]:
+        """The loss and accuracy (or RMSE, MAE, R²) of every split that has rows, over all processes."""
+        found: dict[str, float] = {}
+        for split, (X, y) in self.splits.items():
+            if self.rows[split]:
+                found.update({f"{split}_{k}": v for k, v in score(self.network, X, y, self.world).items()})
+        return found
+
+    def finish(self, run_dir: Path | None = None, overwrite: bool = False) -> Result:
+        """Score every split and (rank 0, with ``run_dir``) write the run directory."""
+        scores = self.scores()
+        cm = None
+        if self.classes is not None:
+            X, y = self.splits["test"]
+            cm = confusion_matrix(self.network, X, y, len(self.classes), self.world)
+        metrics = self.metrics(scores)
+        if run_dir is not None and self.world.root:
+            write_run(run_dir, self.network, self.history, metrics, self.classes, cm, overwrite)
+        return Result(self.network, self.history, scores, metrics, cm, run_dir)
+
+    def metrics(self, scores: dict[str, float]) -> dict[str, Any]:
+        e, history = self.experiment, self.history
+        return {
+            "data": e.data,
+            "epochs": history.epochs,
+            "best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
+            "stopped_early": history.stopped_early,
+            "train_seconds": self.seconds,
+            "parameters": self.network.n_parameters,
+            "layers": self.sizes,
+            "activation": e.activation if isinstance(e.activation, str) else ",".join(e.activation),
+            "loss": self.network.loss.name,
+            "optimizer": e.optimizer,
+            "lr": self.lr,
+            "schedule": e.schedule,
+            "batch_size": e.batch_size or "full",
+            "weight_decay": e.weight_decay,
+            "dropout": e.dropout,
+            "seed": e.seed,
+            "dtype": e.dtype,
+            "processes": self.world.size,
+            **scores,
+        }
+
+
+# ----------------------------------------------------------------------------------- scores
+def predictions(network: Network, X: np.ndarray) -> np.ndarray:
+    """`Network.predict`, also of no rows (a process's empty shard)."""
+    if len(X):
+        return network.predict(X)
+    return network.loss.predict(np.empty((0, network.n_outputs), dtype=network.dtype))
+
+
+def score(network: Network, X: np.ndarray, y: np.ndarray, world: World) -> dict[str, float]:
+    """The loss and accuracy, or for regression the loss, RMSE, MAE and R² = 1 − mean(r²) / var(y)
+    of the residuals r, of the rows of all processes (each passing its own)."""
+    result = world.evaluate(network, X, y)
+    if network.loss.classifier:
+        return result
+    residual = predictions(network, X)[:, 0].astype(np.float64) - y
+    sums = world.sum(np.array([len(y), np.sum(residual**2), np.sum(np.abs(residual)), np.sum(y)]))
+    n, squares, absolute, total = sums.tolist()
+    variance = float(world.sum(np.array([np.sum((y - total / n) ** 2)]))[0]) / n
+    return {
+        **result,
+        "rmse": math.sqrt(squares / n),
+        "mae": absolute / n,
+        "r2": 1 - (squares / n) / variance if variance > 0 else float("nan"),
+    }
+
+
+def confusion_matrix(network: Network, X: np.ndarray, y: np.ndarray, k: int, world: World) -> np.ndarray:
+    """C[t, p] = the rows of true class t predicted as p, summed over the processes."""
+    cm = np.bincount(y * k + predictions(network, X), minlength=k * k).reshape(k, k).astype(np.int64)
+    return world.sum(cm)
+
+
+def write_run(
+    run_dir: Path,
+    network: Network,
+    history: History,
+    metrics: dict[str, Any],
+    classes: list[Any] | None,
+    cm: np.ndarray | None,
+    overwrite: bool,
+) -> None:
+    """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png,
+    each written whole or not at all."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save(network, run_dir / "model.safetensors", overwrite=overwrite)
+    for name, value in (("history.json", history.to_dict()), ("metrics.json", metrics)):
+        atomic_write(run_dir / name, (json.dumps(value, indent=1) + "\n").encode(), overwrite=True)
+    plots.curves(history, run_dir / "curves.png")
+    if classes is not None and cm is not None:
+        plots.confusion(cm, classes, run_dir / "confusion.png")
