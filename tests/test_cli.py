@@ -333,6 +333,7 @@ USAGE = [
     (["explain", "{model}", "--weight", "0,0"], "Missing option '--layer'"),
     (["playground", "--port", "70000"], "Invalid value for '--port'"),
     (["nonsense"], "No such command 'nonsense'"),
+    (["bench"], "No such command 'bench'"),  # a checkout's benchmarks: python -m benchmarks there
 ]
 # input the command cannot work with (exit status 1)
 BAD = [

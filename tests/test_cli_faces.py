@@ -300,34 +300,10 @@ def test_damaged_and_hostile_model_files_given_to_predict(model, tmp_path, capsy
         assert out == ""
 
 
-def test_bench_runs_the_checkouts_benchmarks_from_any_directory(tmp_path):
-    """chainrule bench finds benchmarks/ of the checkout (not in the wheel) and passes its options on."""
-    out = tmp_path / "bench.json"
-    result = run(
-        "bench",
-        "--smoke",
-        "--threads",
-        "1",
-        "--anchors",
-        "chainrule",
-        "numpy",
-        "--sections",
-        "agreement",
-        "train",
-        "--networks",
-        "sigmoid",
-        "--optimizers",
-        "sgd",
-        "--json",
-        out,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
-    (row,) = [r for r in report["train"] if r["batch"] == 32]
-    assert row["network"] == "784-30-10 sigmoid" and set(row["samples_per_s"]) == {"chainrule", "numpy"}
-    assert row["ratio"]["numpy"] > 0
-    (agree,) = [r for r in report["agreement"] if r["anchor"] == "numpy"]
-    assert agree["relative_to_step"] == 0.0  # the hand-written loop computes chainrule's weights bit for bit
-    usage = run("bench", "--help", cwd=tmp_path)
-    assert usage.returncode == 0 and "--anchors" in usage.stdout
+def test_the_installed_command_imports_nothing_from_a_checkout(tmp_path):
+    """The benchmarks belong to a source checkout (python -m benchmarks there), not to the installed
+    command: there is no chainrule bench, and no module of the package puts a folder on sys.path."""
+    result = run("bench", "--smoke", cwd=tmp_path)
+    assert "No such command 'bench'" in one_error_line(result.returncode, result.stderr)
+    package = Path(cr.__file__).parent
+    assert [path.name for path in package.rglob("*.py") if "sys.path" in path.read_text()] == []

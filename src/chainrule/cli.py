@@ -1,5 +1,5 @@
 """The command line: ``chainrule train | evaluate | predict | gradcheck | explain | export |
-playground | bench``.
+playground``.
 
 Each command is one function of the Typer app ``app`` (another command is one more function).
 `main` runs the app and turns every problem with the user's input (a missing file, a bad
@@ -1140,39 +1140,6 @@ def playground(
         raise CLIError(e.strerror or str(e)) from None
     except KeyboardInterrupt:  # Ctrl+C, uvicorn's way to stop: a normal end (SIGTERM ends it by the signal)
         console.print("playground stopped", markup=False)
-
-
-# ------------------------------------------------------------------------------------- bench
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
-)
-def bench(ctx: typer.Context) -> None:
-    """Run the benchmarks against NumPy, PyTorch and scikit-learn (python -m benchmarks; its
-    options: chainrule bench --help)."""
-    runner = _benchmarks()
-    try:
-        status = runner.main(list(ctx.args))
-    except ModuleNotFoundError as e:  # an anchor's library: torch, sklearn, threadpoolctl
-        raise CLIError(f"the benchmarks need {e.name}: pip install -e '.[bench]' in the checkout") from None
-    if status:
-        raise typer.Exit(status)
-
-
-def _benchmarks() -> Any:
-    """The ``benchmarks`` package of the source checkout (it is not part of the wheel)."""
-    checkout = Path(cr.__file__).resolve().parents[2]  # src/chainrule/__init__.py → the checkout
-    if (checkout / "benchmarks" / "__init__.py").is_file() and str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    try:
-        import benchmarks
-    except ModuleNotFoundError as e:
-        if e.name != "benchmarks":
-            raise
-        raise CLIError(
-            "chainrule bench runs the benchmarks/ folder of a source checkout, which this install "
-            "lacks: clone the project and pip install -e '.[bench]' there"
-        ) from None
-    return benchmarks
 
 
 # -------------------------------------------------------------------------------------- main
