@@ -46,8 +46,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Click's plain help: Typer's Rich panels would print a <bool> type after every flag
+    # Click's plain help: Typer's Rich panels would print a <bool> type after every flag; as wide
+    # as the terminal, up to 110 columns (Click's default stops at 80, cutting the commands' lines)
     rich_markup_mode=None,
+    context_settings={"max_content_width": 110},
 )
 console = Console(highlight=False)
 
@@ -543,8 +545,8 @@ def train(
             min=1, help="toys: points to draw; other data: use the first N rows", show_default=False
         ),
     ] = None,
-    noise: Annotated[float, typer.Option(min=0, max=10, help="toys: standard deviation of the jitter")] = 0.1,
-    classes: Annotated[int, typer.Option(min=2, max=10, help="spiral, gaussians: number of classes")] = 2,
+    noise: Annotated[float, typer.Option(min=0, help="toys: standard deviation of the jitter")] = 0.1,
+    classes: Annotated[int, typer.Option(min=2, help="spiral, gaussians: number of classes")] = 2,
     # --preset may set layers, activation, loss, optimizer, lr, batch_size and epochs: their
     # default is None ("not given"), and _settings fills them in
     layers: Annotated[
@@ -561,8 +563,10 @@ def train(
             callback=_checked_by(_parse_activations),
         ),
     ] = None,
-    loss: Annotated[Loss | None, typer.Option(help="(default: by the targets)", show_default=False)] = None,
-    optimizer: Annotated[Optimizer | None, typer.Option(help="(default: adam)")] = None,
+    loss: Annotated[
+        Loss | None, typer.Option(help="loss to minimise (default: by the targets)", show_default=False)
+    ] = None,
+    optimizer: Annotated[Optimizer | None, typer.Option(help="the update rule (default: adam)")] = None,
     lr: Annotated[
         float | None,
         typer.Option(
