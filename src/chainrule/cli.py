@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -92,10 +92,8 @@ DATA_HELP = (
     "with a header row"
 )
 # options with a fixed set of values: Typer checks them and --help lists them
-Loss = Literal["cross_entropy", "binary_cross_entropy", "squared_error"]
-Optimizer = Literal["sgd", "momentum", "nesterov", "adam"]
-LOSSES: tuple[str, ...] = get_args(Loss)
-OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+LossName = Literal["cross_entropy", "binary_cross_entropy", "squared_error"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
 PRESETS = {
     # the network of the lecture notes: sigmoid hidden layers, softmax + cross entropy, and plain
     # gradient descent θ ← θ − η ∇L(θ) on all the training examples at once
@@ -108,7 +106,7 @@ PRESETS = {
         "epochs": 300,
     },
 }
-Preset = Literal["lecture"]
+PresetName = Literal["lecture"]  # the names of PRESETS
 DEFAULTS = {"layers": "256", "activation": "relu", "optimizer": "adam", "batch_size": "32", "epochs": 30}
 
 
@@ -564,9 +562,9 @@ def train(
         ),
     ] = None,
     loss: Annotated[
-        Loss | None, typer.Option(help="loss to minimise (default: by the targets)", show_default=False)
+        LossName | None, typer.Option(help="loss to minimise (default: by the targets)", show_default=False)
     ] = None,
-    optimizer: Annotated[Optimizer | None, typer.Option(help="the update rule (default: adam)")] = None,
+    optimizer: Annotated[OptimizerName | None, typer.Option(help="the update rule (default: adam)")] = None,
     lr: Annotated[
         float | None,
         typer.Option(
@@ -623,7 +621,7 @@ def train(
         int, typer.Option(min=0, help="stop after N epochs without a better validation loss (0: off)")
     ] = 0,
     preset: Annotated[
-        Preset | None,
+        PresetName | None,
         typer.Option(
             help="lecture: sigmoid hidden layers, softmax + cross entropy, full-batch gradient descent "
             "(η = 2, 300 epochs); the options given override it"
@@ -1012,7 +1010,7 @@ def gradcheck(
             help="hidden activation, or one per hidden layer", callback=_checked_by(_parse_activations)
         ),
     ] = "tanh",
-    loss: Annotated[Loss, typer.Option(help="loss of the network to build")] = "cross_entropy",
+    loss: Annotated[LossName, typer.Option(help="loss of the network to build")] = "cross_entropy",
     inputs: Annotated[int, typer.Option(min=1, help="inputs of the network to build")] = 4,
     outputs: Annotated[int, typer.Option(min=1, help="outputs of the network to build")] = 3,
     samples: Annotated[int, typer.Option(min=1, help="random examples the loss is summed over")] = 6,
