@@ -1,4 +1,5 @@
-"""chainrule's benchmarks: ``python -m benchmarks --help`` (``chainrule bench`` calls `main`).
+"""chainrule's benchmarks: ``python -m benchmarks --help``, from the root of a source checkout
+(they are not part of the installed package).
 
 Modules: `workloads` (networks, data, FLOP counts), `numpy_loop` (the hand-written floor),
 `anchors` (chainrule, NumPy, PyTorch, scikit-learn behind one interface), `timing`, `roofline`

@@ -146,14 +146,20 @@ def test_evaluate_and_predict_round_trip(trained, tmp_path):
     root, pets, run_dir, _ = trained
     model = run_dir / "model.safetensors"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    result = run("evaluate", model, cwd=root)  # the test rows of its training data
+    result = run("evaluate", model, cwd=root)  # a file the model names is read only when the user does
+    line = one_error_line(result.returncode, result.stderr)
+    assert f"pass --data {pets}" in line
+    result = run("evaluate", model, "--data", pets, cwd=root)  # the training file: its test rows
     assert result.returncode == 0, result.stderr
-    assert f"accuracy {metrics['test_accuracy']:.4f}" in result.stdout
+    assert f"accuracy {metrics['test_accuracy']:.4f}" in result.stdout and "test rows of" in result.stdout
     assert "precision" in result.stdout and "recall" in result.stdout and "confusion" in result.stdout
 
     network = cr.load(model)
     X, y = library_rows(network, pets)
-    result = run("evaluate", model, "--data", pets, cwd=root)  # every row of a CSV file
+    other = tmp_path / "all.csv"
+    other.write_bytes(pets.read_bytes())
+    result = run("evaluate", model, "--data", other, cwd=root)  # another CSV file: every row
+    assert f"all {len(y)} rows of {other}" in result.stdout
     assert result.returncode == 0, result.stderr
     assert f"accuracy {network.evaluate(X, y)['accuracy']:.4f}" in result.stdout
     predicted = network.predict(X)
@@ -192,9 +198,11 @@ def test_evaluate_and_predict_round_trip(trained, tmp_path):
     assert out.read_text() == "keep me"
 
 
-def test_explain_gives_backprop_and_finite_difference_numbers(trained, capsys):
+def test_explain_gives_backprop_and_finite_difference_numbers(trained, capsys, tmp_path):
     root, pets, run_dir, _ = trained
     model = run_dir / "model.safetensors"
+    rows = tmp_path / "rows.csv"  # not the training file: every row of it, in order
+    rows.write_bytes(pets.read_bytes())
     result = run(
         "explain",
         model,
@@ -205,7 +213,7 @@ def test_explain_gives_backprop_and_finite_difference_numbers(trained, capsys):
         "--sample",
         "7",
         "--data",
-        pets,
+        rows,
         "--json",
         cwd=root,
     )
@@ -237,7 +245,7 @@ def test_explain_gives_backprop_and_finite_difference_numbers(trained, capsys):
     assert [t["delta"] for t in shown["chain"][0][0]["terms"]] == [n["delta"] for n in shown["chain"][1]]
 
     status, out, _ = call(
-        capsys, "explain", model, "--layer", "1", "--weight", "2,5", "--sample", "7", "--data", pets
+        capsys, "explain", model, "--layer", "1", "--weight", "2,5", "--sample", "7", "--data", rows
     )
     assert status == 0
     assert f"∂C/∂w = a · δ = {shown['a']:.6g} × {shown['delta']:.6g} = {shown['gradient']:.6g}" in out
@@ -254,7 +262,7 @@ def test_main_bad_inputs_as_a_user_meets_them(trained, tmp_path):
         (["train", "--data", "missing.csv"], "no such file: missing.csv: check the path"),
         (["train", "--data", "mnist"], "unknown data set 'mnist': use one of digits, fashion-mnist"),
         (["train", "--data", tmp_path / "colour.csv"], "column 'colour' is not a number ('red')"),
-        (["train", "--lr", "0"], "--lr must be a positive number, got 0.0: e.g. --lr 0.001"),
+        (["train", "--lr", "0"], "Invalid value for '--lr': must lie in (0, inf), got 0.0: e.g. --lr 0.001"),
         (["evaluate", tmp_path / "model.safetensors"], "is not a readable chainrule file"),
         (
             ["predict", run_dir / "model.safetensors", tmp_path / "wide.npy"],
@@ -280,6 +288,62 @@ def files(trained, tmp_path):
     return {"pets": pets, "model": run_dir / "model.safetensors", "dir": tmp_path}
 
 
+# a malformed command line (exit status 2): Typer checks the types, choices and ranges of the
+# options, and the callbacks of cli.py what Typer cannot express; the line names the option
+USAGE = [
+    (
+        ["train", "--optimizer", "rmsprop"],
+        "Invalid value for '--optimizer': Value error, 'rmsprop' is not one of 'sgd', 'momentum', "
+        "'nesterov', 'adam'. (see: chainrule train --help)",
+    ),
+    (["train", "--loss", "hinge"], "'hinge' is not one of 'cross_entropy', 'binary_cross_entropy'"),
+    (["train", "--schedule", "step"], "Invalid value for '--schedule': Value error, 'step' is not one of"),
+    (["train", "--dtype", "float16"], "'float16' is not one of 'float32', 'float64'"),
+    (
+        ["train", "--preset", "paper"],
+        "Invalid value for '--preset': Value error, 'paper' is not one of 'lecture'",
+    ),
+    (
+        ["train", "--activation", "swish", "--data", "xor"],
+        "Invalid value for '--activation': unknown activation 'swish': use one of",
+    ),
+    (["train", "--lr", "-0.5"], "Invalid value for '--lr': must lie in (0, inf), got -0.5"),
+    (["train", "--lr", "nan"], "Invalid value for '--lr': must lie in (0, inf), got nan"),
+    (["train", "--epochs", "0"], "Invalid value for '--epochs': Input should be greater than or equal to 1"),
+    (["train", "--epochs", "ten"], "Invalid value for '--epochs'"),
+    (
+        ["train", "--batch-size", "-2"],
+        "'--batch-size': expected a positive integer, or 0 or full for full batch",
+    ),
+    (
+        ["train", "--layers", "64,x"],
+        "'--layers': expected hidden-layer widths such as 128,64 (or none), got '64,x'",
+    ),
+    (
+        ["train", "--dropout", "1"],
+        "Invalid value for '--dropout': must lie in [0, 1), got 1.0: e.g. --dropout 0.2",
+    ),
+    (["train", "--weight-decay", "-1"], "Invalid value for '--weight-decay': must lie in [0, inf), got -1.0"),
+    (["train", "--weight-decay", "inf"], "Invalid value for '--weight-decay': must lie in [0, inf), got inf"),
+    (["train", "--val-fraction", "1.5"], "Invalid value for '--val-fraction': must lie in [0, 1), got 1.5"),
+    (["train", "--test-fraction", "0"], "Invalid value for '--test-fraction': must lie in (0, 1), got 0.0"),
+    (["train", "--early-stopping", "-1"], "Invalid value for '--early-stopping'"),
+    (
+        ["train", "--checkpoint-every", "5x"],
+        "'--checkpoint-every': expected a number of epochs ≥ 1 or a time",
+    ),
+    (["train", "--data", "xor", "--samples", "0"], "Invalid value for '--samples'"),
+    (["train", "--task", "guess"], "'guess' is not one of 'auto', 'classification', 'regression'"),
+    (["gradcheck", "--loss", "hinge"], "Invalid value for '--loss': Value error, 'hinge' is not one of"),
+    (["gradcheck", "--samples", "0"], "Invalid value for '--samples'"),
+    (["gradcheck", "--max-per-parameter", "0"], "Invalid value for '--max-per-parameter'"),
+    (["explain", "{model}", "--layer", "1", "--weight", "0"], "'--weight': expected two indices i,j"),
+    (["explain", "{model}", "--weight", "0,0"], "Missing option '--layer'"),
+    (["playground", "--port", "70000"], "Invalid value for '--port'"),
+    (["nonsense"], "No such command 'nonsense'"),
+    (["bench"], "No such command 'bench'"),  # a checkout's benchmarks: python -m benchmarks there
+]
+# input the command cannot work with (exit status 1)
 BAD = [
     (["train", "--data", "{dir}/nan.csv"], "line 3: column 'b' is 'nan': NaN and inf cannot be learned from"),
     (["train", "--data", "{dir}/inf.csv"], "line 3: column 'b' is '-inf'"),
@@ -287,30 +351,9 @@ BAD = [
         ["train", "--data", "{pets}", "--target", "colour"],
         "has no column 'colour' (columns: length, weight, species",
     ),
-    (
-        ["train", "--optimizer", "rmsprop"],
-        "unknown optimizer 'rmsprop': use one of sgd, momentum, nesterov, adam",
-    ),
-    (["train", "--loss", "hinge"], "unknown loss 'hinge'"),
-    (["train", "--schedule", "step"], "unknown schedule 'step': use constant or cosine"),
-    (["train", "--dtype", "float16"], "unknown dtype 'float16': use float32 or float64"),
-    (["train", "--preset", "paper"], "unknown preset 'paper': use --preset lecture"),
-    (["train", "--activation", "swish", "--data", "xor"], "unknown activation 'swish': use one of"),
-    (["train", "--lr", "-0.5"], "--lr must be a positive number, got -0.5"),
-    (["train", "--lr", "nan"], "--lr must be a positive number"),
-    (["train", "--epochs", "0"], "--epochs must be at least 1, got 0: e.g. --epochs 20"),
-    (["train", "--epochs", "ten"], "Invalid value for '--epochs'"),
-    (["train", "--batch-size", "-2"], "--batch-size must be a positive integer, or 0 or full"),
-    (["train", "--layers", "64,x"], "--layers must be hidden-layer widths such as 128,64"),
-    (["train", "--dropout", "1"], "--dropout must lie in [0, 1)"),
-    (["train", "--weight-decay", "-1"], "--weight-decay must be a number ≥ 0"),
-    (["train", "--val-fraction", "1.5"], "--val-fraction must lie in [0, 1)"),
-    (["train", "--test-fraction", "0"], "--test-fraction must lie in (0, 1)"),
-    (["train", "--data", "xor", "--samples", "0"], "--samples must be a positive integer"),
     (["train", "--data", "xor", "--loss", "squared_error"], "xor has class labels: use --loss cross_entropy"),
     (["train", "--data", "plane", "--loss", "cross_entropy"], "plane has numeric targets (regression)"),
     (["train", "--data", "spiral", "--loss", "binary_cross_entropy", "--classes", "3"], "needs two classes"),
-    (["train", "--data", "fashion-mnist", "--data-dir", "{dir}", "--samples", "0"], "--samples must be"),
     (["evaluate", "{dir}/nope.safetensors"], "no model file at"),
     (["evaluate", "{dir}/other.safetensors"], "is a safetensors file but not a chainrule model"),
     (["evaluate", "{model}", "--data", "{dir}/narrow.csv"], "has no column 'species'"),
@@ -321,22 +364,75 @@ BAD = [
     ),
     (["predict", "{model}", "{dir}/rows.txt"], "is neither .csv nor .npy"),
     (["predict", "{model}", "{dir}/none.csv"], "no such file"),
-    (["explain", "{model}", "--layer", "9", "--weight", "0,0"], "level must be 1..3"),
-    (["explain", "{model}", "--layer", "1", "--weight", "0"], "--weight must be two indices i,j"),
-    (["explain", "{model}", "--layer", "1", "--weight", "0,99"], "weight j (a neuron of layer 1) must be"),
-    (["explain", "{model}", "--layer", "1", "--weight", "0,0", "--sample", "5000"], "sample must be"),
-    (["explain", "{model}", "--weight", "0,0"], "Missing option '--layer'"),
-    (["gradcheck", "--loss", "hinge"], "unknown loss 'hinge'"),
-    (["nonsense"], "No such command 'nonsense'"),
+    (["explain", "{model}", "--data", "{pets}", "--layer", "9", "--weight", "0,0"], "level must be 1..3"),
+    (
+        ["explain", "{model}", "--data", "{pets}", "--layer", "1", "--weight", "0,99"],
+        "weight j (a neuron of layer 1) must be",
+    ),
+    (
+        ["explain", "{model}", "--data", "{pets}", "--layer", "1", "--weight", "0,0", "--sample", "5000"],
+        "sample",
+    ),
+    (["explain", "{model}", "--layer", "1", "--weight", "0,0"], "read only when you name it: pass --data"),
+    (
+        ["gradcheck", "--activation", "tanh,relu", "--layers", "5"],
+        "got 2 activation(s) and 1 dropout value(s)",
+    ),
 ]
+CASES = [(*case, 2) for case in USAGE] + [(*case, 1) for case in BAD]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a[:3]) for a, _ in BAD])
-def test_bad_input_is_one_line_that_names_the_fix(files, capsys, args, message):
+@pytest.mark.parametrize(("args", "message", "status"), CASES, ids=[" ".join(a[:3]) for a, _, _ in CASES])
+def test_bad_input_is_one_line_that_names_the_fix(files, capsys, args, message, status):
     args = [a.format(**files) for a in args]
-    status, out, err = call(capsys, *args)
-    assert message in one_error_line(status, err)
+    got, out, err = call(capsys, *args)
+    assert message in one_error_line(got, err)
+    assert got == status
     assert out == ""
+
+
+def test_help_lists_choices_and_ranges_and_no_type_after_a_flag(tmp_path):
+    result = run("train", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    usage = result.stdout
+    for option, values in {
+        "--optimizer": "sgd|momentum|nesterov|adam",
+        "--loss": "cross_entropy|binary_cross_entropy|squared_error",
+        "--schedule": "constant|cosine",
+        "--dtype": "float32|float64",
+        "--task": "auto|classification|regression",
+        "--preset": "lecture",
+    }.items():
+        assert re.search(rf"^  {option} [<\[]{re.escape(values)}[>\]]", usage, re.MULTILINE), option
+    assert re.search(r"--epochs <int range>[^-]*\[x>=1\]", usage)  # Typer checks the range
+    assert re.search(r"^  --force +overwrite files", usage, re.MULTILINE)  # a flag takes no value
+    assert re.search(r"^  --help +Show this message", usage, re.MULTILINE)
+    assert "<bool>" not in usage and "BOOLEAN" not in usage
+
+
+def test_a_bad_choice_or_range_is_a_usage_error_of_one_line(tmp_path):
+    """As a user meets it: the console script, exit status 2, one line naming the option."""
+    for args, option in [
+        (["train", "--optimizer", "adamw"], "--optimizer"),
+        (["train", "--dropout", "1"], "--dropout"),
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--batch-size", "half"], "--batch-size"),
+    ]:
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2, args
+        line = one_error_line(result.returncode, result.stderr)
+        assert f"Invalid value for '{option}'" in line and line.endswith("(see: chainrule train --help)")
+        assert result.stdout == ""
+
+
+def test_the_options_given_override_the_preset(tmp_path, capsys):
+    """A preset sets only the options the user left out."""
+    args = ["--preset", "lecture", "--data", "xor", "--epochs", "2", "--optimizer", "momentum"]
+    status, _, err = call(capsys, "train", *args, "--batch-size", "16", "--out", tmp_path / "r")
+    assert status == 0, err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert (metrics["optimizer"], metrics["batch_size"], metrics["epochs"]) == ("momentum", 16, 2)
+    assert (metrics["activation"], metrics["lr"]) == ("sigmoid", 2.0)  # the preset's
 
 
 def test_a_run_directory_is_never_overwritten_without_force(tmp_path, capsys, monkeypatch):
@@ -393,8 +489,8 @@ def test_regression_from_csv(tmp_path, capsys, monkeypatch):
     network = cr.load(model)
     expected = network.predict(data.standardize(X.round(4), network.metadata))[:, 0]
     np.testing.assert_allclose(np.array(rows[1:], dtype=float)[:, 0], expected, rtol=1e-5, atol=1e-6)
-    status, out, _ = call(capsys, "evaluate", model)
-    assert status == 0 and re.search(r"loss \S+  rmse \S+  mae \S+  r2 0\.9", out)
+    status, out, _ = call(capsys, "evaluate", model, "--data", path)  # its test rows
+    assert status == 0 and re.search(r"loss \S+  rmse \S+  mae \S+  r2 0\.9", out) and "test rows" in out
 
 
 def test_lecture_preset_is_the_network_of_the_notes(tmp_path, capsys):

@@ -59,3 +59,13 @@ def test_library_example_reaches_97_percent():
     assert result.returncode == 0, result.stderr
     accuracy = float(re.search(r"test accuracy ([\d.]+)", result.stdout).group(1))
     assert accuracy >= 0.97
+
+
+def test_the_license_is_declared_and_shipped():
+    """pyproject's licence is MIT, and the wheel carries the LICENSE file (PEP 639 license-files)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Copyright (c) 2026 The chainrule developers" in text

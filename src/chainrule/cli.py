@@ -1,5 +1,5 @@
 """The command line: ``chainrule train | evaluate | predict | gradcheck | explain | export |
-playground | bench``.
+playground``.
 
 Each command is one function of the Typer app ``app`` (another command is one more function).
 `main` runs the app and turns every problem with the user's input (a missing file, a bad
@@ -18,10 +18,10 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -33,8 +33,8 @@ from rich.text import Text
 import chainrule as cr
 from chainrule import data as datasets
 from chainrule import plots
+from chainrule.activations import activation as make_activation
 from chainrule.evaluation import held_out, model_classes, model_features
-from chainrule.heads import LOSSES
 from chainrule.pipeline import (
     Experiment,
     interval,
@@ -53,6 +53,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: Typer's Rich panels would print a <bool> type after every flag; as wide
+    # as the terminal, up to 110 columns (Click's default stops at 80, cutting the commands' lines)
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 110},
 )
 console = Console(highlight=False)
 
@@ -72,7 +76,9 @@ DATA_HELP = (
     "digits, fashion-mnist, xor, circles, moons, spiral, gaussians, plane, or a path to a .csv file "
     "with a header row"
 )
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+# options with a fixed set of values: Typer checks them and --help lists them
+LossName = Literal["cross_entropy", "binary_cross_entropy", "squared_error"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
 PRESETS = {
     # the network of the lecture notes: sigmoid hidden layers, softmax + cross entropy, and plain
     # gradient descent θ ← θ − η ∇L(θ) on all the training examples at once
@@ -85,22 +91,42 @@ PRESETS = {
         "epochs": 300,
     },
 }
+PresetName = Literal["lecture"]  # the names of PRESETS
 DEFAULTS = {"layers": "256", "activation": "relu", "optimizer": "adam", "batch_size": "32", "epochs": 30}
 
-ModelArg = Annotated[Path, typer.Argument(help="a model file written by chainrule train", show_default=False)]
-DataOpt = Annotated[str | None, typer.Option(help=f"data set: {DATA_HELP}", show_default=False)]
-DataDirOpt = Annotated[
-    Path | None, typer.Option(help="folder holding the Fashion-MNIST IDX files", show_default=False)
-]
-TargetOpt = Annotated[
-    str | None, typer.Option(help="CSV: the target column (default: the last)", show_default=False)
-]
+
+# ------------------------------------------------------------------ checks of option values
+# Typer checks types, choices and closed ranges (min=, max=); these callbacks check what it cannot
+# express: a range with an open end, and the free-form options (128,64; full; 10m; relu,tanh). A
+# value they reject is a usage error that names the option (exit status 2), like Typer's own.
+def _within(low: float, high: float, *, low_open: bool = False, example: str) -> Callable[[Any], Any]:
+    """A callback: the number must lie in [low, high), or (low, high) with ``low_open``."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g})"
+
+    def check(value: float | None) -> float | None:
+        if value is None:  # not given
+            return value
+        above = low < value if low_open else low <= value  # False for nan
+        if not (above and value < high):
+            raise typer.BadParameter(f"must lie in {interval}, got {value}: e.g. {example}")
+        return value
+
+    return check
 
 
-# ----------------------------------------------------------------------------------- helpers
-def _positive(value: float | None, flag: str, example: str) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise CLIError(f"{flag} must be a positive number, got {value}: e.g. {flag} {example}")
+def _checked_by(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
+    """A callback: the text must be one that ``parse`` accepts (its ValueError says what is
+    expected); the option keeps the text, which is parsed again where it is used."""
+
+    def check(text: str | None) -> str | None:
+        if text is not None:
+            try:
+                parse(text)
+            except ValueError as e:
+                raise typer.BadParameter(str(e)) from None
+        return text
+
+    return check
 
 
 def _parse_layers(text: str) -> list[int]:
@@ -112,7 +138,7 @@ def _parse_layers(text: str) -> list[int]:
     except ValueError:
         sizes = []
     if not sizes or min(sizes) < 1:
-        raise CLIError(f"--layers must be hidden-layer widths such as 128,64 (or none), got {text!r}")
+        raise ValueError(f"expected hidden-layer widths such as 128,64 (or none), got {text!r}")
     return sizes
 
 
@@ -125,18 +151,52 @@ def _parse_batch_size(text: str) -> int | None:
     except ValueError:
         size = -1
     if size < 1:
-        raise CLIError(f"--batch-size must be a positive integer, or 0 or full for full batch, got {text!r}")
+        raise ValueError(f"expected a positive integer, or 0 or full for full batch, got {text!r}")
     return size
 
 
+def _parse_activations(text: str) -> str | list[str]:
+    """'relu' → 'relu'; 'relu,tanh' → one activation per hidden layer, each a known name."""
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        make_activation(name)  # ValueError: unknown activation 'swish': use one of ...
+    return names if len(names) > 1 else names[0]
+
+
 def _parse_pair(text: str) -> tuple[int, int]:
+    """'3,7' → (3, 7): the weight from input i to neuron j."""
     try:
         i, j = (int(v) for v in text.split(","))
     except ValueError:
-        raise CLIError(f"--weight must be two indices i,j (from input i to neuron j), got {text!r}") from None
+        raise ValueError(f"expected two indices i,j (from input i to neuron j), got {text!r}") from None
     return i, j
 
 
+def _checkpoint_every(text: str | None) -> int | str | None:
+    """--checkpoint-every: a number of epochs, or a time interval (90s, 10m, 1h)."""
+    if text is None:
+        return None
+    every: int | str = int(text) if text.strip().isdigit() else text
+    try:
+        parse_interval(every)
+    except ValueError:
+        raise ValueError(
+            f"expected a number of epochs ≥ 1 or a time such as 90s, 10m, 1h, got {text!r}"
+        ) from None
+    return every
+
+
+ModelArg = Annotated[Path, typer.Argument(help="a model file written by chainrule train", show_default=False)]
+DataOpt = Annotated[str | None, typer.Option(help=f"data set: {DATA_HELP}", show_default=False)]
+DataDirOpt = Annotated[
+    Path | None, typer.Option(help="folder holding the Fashion-MNIST IDX files", show_default=False)
+]
+TargetOpt = Annotated[
+    str | None, typer.Option(help="CSV: the target column (default: the last)", show_default=False)
+]
+
+
+# ----------------------------------------------------------------------------------- helpers
 def _run_dir(out: Path | None, force: bool) -> Path:
     """The run directory: ``out``, or runs/<date-time>; an existing non-empty one only with --force."""
     if out is None:
@@ -263,52 +323,97 @@ def train(
     data: Annotated[str, typer.Option(help=f"data set: {DATA_HELP}")] = "digits",
     data_dir: DataDirOpt = None,
     target: TargetOpt = None,
-    task: Annotated[str, typer.Option(help="CSV targets: auto, classification or regression")] = "auto",
+    task: Annotated[
+        Literal["auto", "classification", "regression"], typer.Option(help="what the CSV targets are")
+    ] = "auto",
     samples: Annotated[
         int | None,
-        typer.Option(help="toys: points to draw; other data: use the first N rows", show_default=False),
+        typer.Option(
+            min=1, help="toys: points to draw; other data: use the first N rows", show_default=False
+        ),
     ] = None,
-    noise: Annotated[float, typer.Option(help="toys: standard deviation of the jitter")] = 0.1,
-    classes: Annotated[int, typer.Option(help="spiral, gaussians: number of classes")] = 2,
+    noise: Annotated[float, typer.Option(min=0, help="toys: standard deviation of the jitter")] = 0.1,
+    classes: Annotated[int, typer.Option(min=2, help="spiral, gaussians: number of classes")] = 2,
+    # --preset may set layers, activation, loss, optimizer, lr, batch_size and epochs: their
+    # default is None ("not given"), and _settings fills them in
     layers: Annotated[
-        str | None, typer.Option(help="hidden-layer widths, e.g. 128,64 (default: 256)")
-    ] = None,
-    activation: Annotated[
-        str | None, typer.Option(help="hidden activation, or one per layer: relu,tanh (default: relu)")
-    ] = None,
-    loss: Annotated[
-        str | None, typer.Option(help=f"{', '.join(LOSSES)} (default: by the targets)", show_default=False)
-    ] = None,
-    optimizer: Annotated[str | None, typer.Option(help=f"{', '.join(OPTIMIZERS)} (default: adam)")] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option(help="learning rate η (default: 0.001 for adam, 0.01 for sgd)", show_default=False),
-    ] = None,
-    schedule: Annotated[
-        str, typer.Option(help="learning rate: constant, or cosine (decays from --lr to 0 over the epochs)")
-    ] = "constant",
-    batch_size: Annotated[
-        str | None, typer.Option(help="rows per step; 0 or full: full batch (default: 32)")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help="passes over the training rows (default: 30)")] = None,
-    weight_decay: Annotated[float, typer.Option(help="L2 weight decay λ")] = 0.0,
-    dropout: Annotated[float, typer.Option(help="dropout probability after each hidden layer")] = 0.0,
-    seed: Annotated[int, typer.Option(help="seed of the weights, the split, shuffling and dropout")] = 0,
-    dtype: Annotated[str, typer.Option(help="float32 or float64")] = "float32",
-    val_fraction: Annotated[
-        float, typer.Option(help="part of the training rows held out for validation")
-    ] = 0.1,
-    test_fraction: Annotated[
-        float, typer.Option(help="part of the rows held out for testing (no test split)")
-    ] = 0.25,
-    early_stopping: Annotated[
-        int, typer.Option(help="stop after N epochs without a better validation loss (0: off)")
-    ] = 0,
-    preset: Annotated[
         str | None,
         typer.Option(
+            help="hidden-layer widths, e.g. 128,64, or none (default: 256)",
+            callback=_checked_by(_parse_layers),
+        ),
+    ] = None,
+    activation: Annotated[
+        str | None,
+        typer.Option(
+            help="hidden activation, or one per hidden layer: relu,tanh (default: relu)",
+            callback=_checked_by(_parse_activations),
+        ),
+    ] = None,
+    loss: Annotated[
+        LossName | None, typer.Option(help="loss to minimise (default: by the targets)", show_default=False)
+    ] = None,
+    optimizer: Annotated[OptimizerName | None, typer.Option(help="the update rule (default: adam)")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="learning rate η > 0 (default: 0.001 for adam, 0.01 for sgd)",
+            callback=_within(0, math.inf, low_open=True, example="--lr 0.001"),
+            show_default=False,
+        ),
+    ] = None,
+    schedule: Annotated[
+        Literal["constant", "cosine"],
+        typer.Option(help="learning rate: constant, or cosine (decays from --lr to 0 over the epochs)"),
+    ] = "constant",
+    batch_size: Annotated[
+        str | None,
+        typer.Option(
+            help="rows per step; 0 or full: full batch (default: 32)", callback=_checked_by(_parse_batch_size)
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="passes over the training rows (default: 30)")
+    ] = None,
+    weight_decay: Annotated[
+        float,
+        typer.Option(
+            help="L2 weight decay λ ≥ 0", callback=_within(0, math.inf, example="--weight-decay 0.0001")
+        ),
+    ] = 0.0,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            help="dropout probability after each hidden layer, in [0, 1)",
+            callback=_within(0, 1, example="--dropout 0.2"),
+        ),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="seed of the weights, the split, shuffling and dropout")] = 0,
+    dtype: Annotated[
+        Literal["float32", "float64"], typer.Option(help="of the weights and the data")
+    ] = "float32",
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            help="part of the training rows held out for validation, in [0, 1)",
+            callback=_within(0, 1, example="--val-fraction 0.2"),
+        ),
+    ] = 0.1,
+    test_fraction: Annotated[
+        float,
+        typer.Option(
+            help="part of the rows held out for testing (no test split), in (0, 1)",
+            callback=_within(0, 1, low_open=True, example="--test-fraction 0.2"),
+        ),
+    ] = 0.25,
+    early_stopping: Annotated[
+        int, typer.Option(min=0, help="stop after N epochs without a better validation loss (0: off)")
+    ] = 0,
+    preset: Annotated[
+        PresetName | None,
+        typer.Option(
             help="lecture: sigmoid hidden layers, softmax + cross entropy, full-batch gradient descent "
-            "(η = 2, 300 epochs)"
+            "(η = 2, 300 epochs); the options given override it"
         ),
     ] = None,
     out: Annotated[
@@ -322,6 +427,7 @@ def train(
         typer.Option(
             help="save the training state in --out every N epochs, or every 90s, 10m, 1h (then "
             "--resume continues the run after a crash or Ctrl+C)",
+            callback=_checked_by(_checkpoint_every),
             show_default=False,
         ),
     ] = None,
@@ -385,14 +491,15 @@ def train(
         )
         every = _checkpoint_every(checkpoint_every)
         run = Path(world.broadcast(str(_run_dir(out, force)) if world.root else None))  # JSON, never pickle
-        prepare_run_dir(run, force, world)
-        if every is not None and world.root:
-            store_experiment(run, experiment, every, force)
     downloads = _DownloadBar()
     try:
         pipe = experiment.pipeline(world, report=downloads)
     finally:
         downloads.close()
+    if resume is None:  # the data is good: now the run directory, before the training
+        prepare_run_dir(run, force, world)
+        if every is not None and world.root:
+            store_experiment(run, experiment, every, force)
     rows = pipe.rows
     console.print(
         f"training {'-'.join(map(str, pipe.sizes))} network ({pipe.network.n_parameters:,} parameters) "
@@ -444,34 +551,12 @@ def _resume_takes_no_options(ctx: typer.Context) -> None:
         )
 
 
-def _checkpoint_every(text: str | None) -> int | str | None:
-    """--checkpoint-every: a number of epochs, or a time interval (90s, 10m, 1h)."""
-    if text is None:
-        return None
-    every: int | str = int(text) if text.strip().isdigit() else text
-    try:
-        parse_interval(every)
-    except ValueError:
-        raise CLIError(
-            f"--checkpoint-every must be a number of epochs ≥ 1 or a time such as 90s, 10m, 1h, got {text!r}"
-        ) from None
-    return every
-
-
 def _settings(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
     """The options of the network and its training: those given, else the preset's, else the
-    defaults; checked, with ``hidden`` (the hidden-layer widths) and ``batch`` parsed."""
-    if preset is not None and preset not in PRESETS:
-        raise CLIError(f"unknown preset {preset!r}: use --preset lecture")
+    defaults (Typer has checked each), with ``hidden`` (the hidden-layer widths) and ``batch``
+    (None: full batch) parsed."""
     settings = {"loss": None, "lr": None, **DEFAULTS, **PRESETS.get(preset or "", {})}
     settings.update({k: v for k, v in given.items() if v is not None})
-    if settings["optimizer"] not in OPTIMIZERS:
-        raise CLIError(f"unknown optimizer {settings['optimizer']!r}: use one of {', '.join(OPTIMIZERS)}")
-    if settings["loss"] is not None and settings["loss"] not in LOSSES:
-        raise CLIError(f"unknown loss {settings['loss']!r}: use one of {', '.join(LOSSES)}")
-    _positive(settings["lr"], "--lr", "0.001")
-    if settings["epochs"] < 1:
-        raise CLIError(f"--epochs must be at least 1, got {settings['epochs']}: e.g. --epochs 20")
     settings["hidden"] = _parse_layers(settings["layers"])
     settings["batch"] = _parse_batch_size(settings["batch_size"])
     return settings
@@ -585,39 +670,46 @@ def gradcheck(
     model: Annotated[
         Path | None, typer.Option(help="check this model file instead of building a network")
     ] = None,
-    layers: Annotated[str, typer.Option(help="hidden-layer widths of the network to build")] = "5,4",
-    activation: Annotated[str, typer.Option(help="hidden activation, or one per layer")] = "tanh",
-    loss: Annotated[str, typer.Option(help=", ".join(LOSSES))] = "cross_entropy",
-    inputs: Annotated[int, typer.Option(help="inputs of the network to build")] = 4,
-    outputs: Annotated[int, typer.Option(help="outputs of the network to build")] = 3,
-    samples: Annotated[int, typer.Option(help="random examples the loss is summed over")] = 6,
+    layers: Annotated[
+        str,
+        typer.Option(help="hidden-layer widths of the network to build", callback=_checked_by(_parse_layers)),
+    ] = "5,4",
+    activation: Annotated[
+        str,
+        typer.Option(
+            help="hidden activation, or one per hidden layer", callback=_checked_by(_parse_activations)
+        ),
+    ] = "tanh",
+    loss: Annotated[LossName, typer.Option(help="loss of the network to build")] = "cross_entropy",
+    inputs: Annotated[int, typer.Option(min=1, help="inputs of the network to build")] = 4,
+    outputs: Annotated[int, typer.Option(min=1, help="outputs of the network to build")] = 3,
+    samples: Annotated[int, typer.Option(min=1, help="random examples the loss is summed over")] = 6,
     max_per_parameter: Annotated[
         int | None,
-        typer.Option(help="check this many random entries per array (default: all; 50 for a model file)"),
+        typer.Option(
+            min=1, help="check this many random entries per array (default: all; 50 for a model file)"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the network, the examples and the sampled entries")] = 0,
 ) -> None:
     """Compare backpropagation's gradient with finite differences, parameter by parameter, in float64."""
-    if samples < 1 or inputs < 1 or outputs < 1:
-        raise CLIError("--samples, --inputs and --outputs must be positive integers")
     if model is not None:
         network = _load_model(model)
         max_per_parameter = 50 if max_per_parameter is None else max_per_parameter
     else:
-        if loss not in LOSSES:
-            raise CLIError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
-        acts: str | list[str] = activation.split(",") if "," in activation else activation
         try:
             network = cr.Network.from_sizes(
-                [inputs, *_parse_layers(layers), outputs], acts, loss=loss, dtype="float64", seed=seed
+                [inputs, *_parse_layers(layers), outputs],
+                _parse_activations(activation),
+                loss=loss,
+                dtype="float64",
+                seed=seed,
             )
         except ValueError as e:
             raise CLIError(str(e)) from None
         rng = np.random.default_rng(seed)
         for level in network.levels:  # biases away from 0: fewer z on a ReLU kink
             level.b[...] = rng.normal(0, 0.5, level.b.shape)
-    if max_per_parameter is not None and max_per_parameter < 1:
-        raise CLIError(f"--max-per-parameter must be a positive integer, got {max_per_parameter}")
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(samples, network.n_features))
     k = network.n_outputs
@@ -642,15 +734,23 @@ def gradcheck(
 @app.command()
 def explain(
     model: ModelArg,
-    layer: Annotated[int, typer.Option(help="layer of weights, 1 = first hidden layer (as in the notes)")],
-    weight: Annotated[
-        str, typer.Option(help="i,j: the weight from input i (of the layer below) to neuron j")
+    layer: Annotated[
+        int, typer.Option(min=1, help="layer of weights, 1 = first hidden layer (as in the notes)")
     ],
-    sample: Annotated[int, typer.Option(help="which evaluation row (see --data) to explain")] = 0,
+    weight: Annotated[
+        str,
+        typer.Option(
+            help="i,j: the weight from input i (of the layer below) to neuron j",
+            callback=_checked_by(_parse_pair),
+        ),
+    ],
+    sample: Annotated[int, typer.Option(min=0, help="which evaluation row (see --data) to explain")] = 0,
     data: DataOpt = None,
     data_dir: DataDirOpt = None,
     target: TargetOpt = None,
-    terms: Annotated[int, typer.Option(help="show at most this many terms per sum (largest first)")] = 10,
+    terms: Annotated[
+        int, typer.Option(min=1, help="show at most this many terms per sum (largest first)")
+    ] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print the numbers as JSON")] = False,
 ) -> None:
     """The chain rule for one weight: ∂C/∂w = a · δ with every number, beside a finite difference.
@@ -666,7 +766,7 @@ def explain(
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
     else:
-        console.print(result.render(max_terms=max(terms, 1)), markup=False, soft_wrap=True)
+        console.print(result.render(max_terms=terms), markup=False, soft_wrap=True)
 
 
 # ------------------------------------------------------------------------------------ export
@@ -696,7 +796,7 @@ def export(
 # -------------------------------------------------------------------------------- playground
 @app.command()
 def playground(
-    port: Annotated[int, typer.Option(help="port to serve on (0: any free port)")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to serve on (0: any free port)")] = 8000,
     host: Annotated[
         str, typer.Option(help="address to bind; 127.0.0.1 is this machine only, 0.0.0.0 every network")
     ] = "127.0.0.1",
@@ -712,39 +812,6 @@ def playground(
         raise CLIError(e.strerror or str(e)) from None
     except KeyboardInterrupt:  # Ctrl+C, uvicorn's way to stop: a normal end (SIGTERM ends it by the signal)
         console.print("playground stopped", markup=False)
-
-
-# ------------------------------------------------------------------------------------- bench
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
-)
-def bench(ctx: typer.Context) -> None:
-    """Run the benchmarks against NumPy, PyTorch and scikit-learn (python -m benchmarks; its
-    options: chainrule bench --help)."""
-    runner = _benchmarks()
-    try:
-        status = runner.main(list(ctx.args))
-    except ModuleNotFoundError as e:  # an anchor's library: torch, sklearn, threadpoolctl
-        raise CLIError(f"the benchmarks need {e.name}: pip install -e '.[bench]' in the checkout") from None
-    if status:
-        raise typer.Exit(status)
-
-
-def _benchmarks() -> Any:
-    """The ``benchmarks`` package of the source checkout (it is not part of the wheel)."""
-    checkout = Path(cr.__file__).resolve().parents[2]  # src/chainrule/__init__.py → the checkout
-    if (checkout / "benchmarks" / "__init__.py").is_file() and str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    try:
-        import benchmarks
-    except ModuleNotFoundError as e:
-        if e.name != "benchmarks":
-            raise
-        raise CLIError(
-            "chainrule bench runs the benchmarks/ folder of a source checkout, which this install "
-            "lacks: clone the project and pip install -e '.[bench]' there"
-        ) from None
-    return benchmarks
 
 
 # -------------------------------------------------------------------------------------- main

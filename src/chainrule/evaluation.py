@@ -113,7 +113,7 @@ def held_out(
     y = ds.y_test
     if classes is not None and ds.classes != classes:
         y = data.labels_to_indices(np.asarray(ds.classes, dtype=object)[ds.y_test], classes)
-    X = data.standardize(ds.X_test, meta).astype(network.dtype, copy=False)
+    X = data.standardize(ds.X_test, meta)
     return X, y, f"the {len(y)} test rows of {data_name}"
 
 
@@ -128,7 +128,7 @@ def _csv_rows(
     X = model_features(network, header, cells, path, target)
     raw = np.char.strip(cells[:, header.index(target)])
     y = data.encode_labels(raw, "regression")[0] if classes is None else data.labels_to_indices(raw, classes)
-    X = data.standardize(X, network.metadata).astype(network.dtype, copy=False)
+    X = data.standardize(X, network.metadata)
     return X, y, f"all {len(y)} rows of {path} (target {target})"
 
 

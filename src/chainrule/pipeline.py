@@ -156,6 +156,8 @@ class Experiment:
         only if it is empty, or with ``overwrite=True``. With ``checkpoint_every`` (epochs, or
         a time such as "10m") the training state is saved in ``out`` as it goes, and
         `resume` (out) continues the run after a crash."""
+        if out is None and checkpoint_every is not None:
+            raise ValueError("checkpoint_every needs out=RUN_DIR, where the checkpoints go")
         pipe = self.pipeline(world)
         run_dir = None
         if out is not None:
@@ -163,8 +165,6 @@ class Experiment:
             if checkpoint_every is not None and pipe.world.root:
                 store_experiment(run_dir, self, checkpoint_every, overwrite)
         checkpoint = run_dir if checkpoint_every is not None else None
-        if checkpoint is None and checkpoint_every is not None:
-            raise ValueError("checkpoint_every needs out=RUN_DIR, where the checkpoints go")
         pipe.fit(callbacks=callbacks, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         return pipe.finish(run_dir, overwrite)
 
@@ -174,7 +174,10 @@ def store_experiment(
 ) -> None:
     """RUN/run.json: the experiment (with a CSV path made absolute) and how often it saves."""
     if checkpoints(run_dir):
-        raise FileExistsError(f"{run_dir} holds checkpoints of an earlier run: resume it, or choose another")
+        raise FileExistsError(
+            f"{run_dir} holds checkpoints of an earlier run: continue it with resume={run_dir}, or choose "
+            "another out"
+        )
     stored = experiment.to_dict()
     if data.is_csv(experiment.data):
         stored["data"] = str(Path(experiment.data).resolve())
