@@ -6,10 +6,16 @@ files, split into training, validation and test rows, and the standardiser
 fitted on the training rows only and stored in ``network.metadata["standardize"]``, so that
 whoever predicts from a model file applies the same transformation first (`standardize`).
 
-Fashion-MNIST is read from its four IDX gzip files, looked for in ``data_dir``, then
-``$CHAINRULE_DATA``, then ``/usr/share/datasets/fashion-mnist`` (Debian's package
-``dataset-fashion-mnist``), then the user cache; failing all of them it is downloaded from the
-official source into the user cache, each file's SHA-256 verified before it is kept.
+Fashion-MNIST is read from its four IDX gzip files: from ``data_dir`` when one is given (and
+only from there), else from ``$CHAINRULE_DATA``, then ``/usr/share/datasets/fashion-mnist``
+(Debian's package ``dataset-fashion-mnist``), then the user cache; failing all of them it is
+downloaded from the official source into the user cache, each file's SHA-256 verified before it
+is kept.
+
+Errors are `DataError`s naming the library's arguments (``data_dir``, ``samples``,
+``val_fraction``, ``target``, ...): first and bare where the argument is at fault (``samples
+must be ...``), as ``name=`` elsewhere (``choose other samples=``), so that a face can put its
+own spelling (``--samples``) in their place.
 """
 
 from __future__ import annotations
@@ -114,13 +120,11 @@ def _default_cache() -> Path:
     return Path(platformdirs.user_cache_dir("chainrule")) / "fashion-mnist"
 
 
-def _candidates(data_dir: str | os.PathLike[str] | None) -> list[Path]:
-    """Where the files are looked for: data_dir, $CHAINRULE_DATA (and a fashion-mnist folder in
-    either), then the Debian package's folder."""
-    dirs: list[Path] = []
-    for root in (data_dir, os.environ.get("CHAINRULE_DATA") or None):
-        if root is not None:
-            dirs += [Path(root), Path(root) / "fashion-mnist"]
+def _candidates() -> list[Path]:
+    """Where the files are looked for when no data_dir is given: $CHAINRULE_DATA (and a
+    fashion-mnist folder in it), then the Debian package's folder."""
+    root = os.environ.get("CHAINRULE_DATA") or None
+    dirs = [] if root is None else [Path(root), Path(root) / "fashion-mnist"]
     return [*dirs, SYSTEM_DATA_DIR]
 
 
@@ -135,6 +139,42 @@ def _complete(folder: Path, names: Sequence[str]) -> dict[str, Path] | None:
         else:
             return None
     return found
+
+
+def _in_data_dir(root: Path, names: Sequence[str]) -> dict[str, Path]:
+    """The files in the folder the user named (or its fashion-mnist subfolder), or a DataError
+    saying what is wrong with it: a folder the user names is used or refused, never replaced."""
+    for folder in (root, root / "fashion-mnist"):
+        found = _complete(folder, names)
+        if found is not None:
+            return found
+    fix = (
+        f"put the Fashion-MNIST files ({', '.join(names)}; gzip-compressed or not) in it or in its "
+        f"fashion-mnist subfolder, or give no data_dir= to use $CHAINRULE_DATA, {SYSTEM_DATA_DIR} or "
+        "the download cache"
+    )
+    if not root.is_dir():
+        problem = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(f"data_dir {root} {problem}: {fix}")
+
+    def present(folder: Path) -> int:
+        return sum((folder / n).exists() or (folder / n.removesuffix(".gz")).exists() for n in names)
+
+    folder = root / "fashion-mnist"
+    folder = folder if folder.is_dir() and present(folder) > present(root) else root
+    missing, not_files = [], []
+    for name in names:
+        paths = [folder / name, folder / name.removesuffix(".gz")]
+        there = [p for p in paths if p.exists()]
+        if not there:
+            missing.append(name)
+        elif not any(p.is_file() for p in there):
+            not_files.append(there[0].name)
+    problems = ([f"lacks {', '.join(missing)}"] if missing else []) + (
+        [f"has {', '.join(not_files)} but not as a file"] if not_files else []
+    )
+    where = f"data_dir {root}" + (" (its fashion-mnist subfolder)" if folder != root else "")
+    raise DataError(f"{where} {' and '.join(problems)}: {fix}")
 
 
 def download(url: str, dest: Path, sha256: str, report: Report | None = None, timeout: float = 60) -> Path:
@@ -160,7 +200,7 @@ def download(url: str, dest: Path, sha256: str, report: Report | None = None, ti
             raise DataError(
                 f"downloaded {url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
                 "is corrupted or the file changed at the source; try again, or put the original "
-                "files in --data-dir"
+                "files in a folder given as data_dir="
             )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError) as e:
@@ -168,7 +208,7 @@ def download(url: str, dest: Path, sha256: str, report: Report | None = None, ti
         reason = f"HTTP {e.code} {e.reason}" if http else getattr(e, "reason", e)
         raise DataError(
             f"could not download {url} ({reason}): check the network connection, "
-            "or install Debian's dataset-fashion-mnist, or put the four files in --data-dir"
+            "or install Debian's dataset-fashion-mnist, or put the four files in a folder given as data_dir="
         ) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -184,12 +224,17 @@ def fashion_mnist_files(
     sha256: dict[str, str] | None = None,
     report: Report | None = None,
 ) -> dict[str, Path]:
-    """The paths of the four Fashion-MNIST files, from the first folder that has all of them
-    (``search``, by default data_dir, $CHAINRULE_DATA, /usr/share/datasets/fashion-mnist, then
-    the cache), or downloaded into the cache with their SHA-256 verified."""
+    """The paths of the four Fashion-MNIST files.
+
+    ``data_dir`` given: from it or its fashion-mnist subfolder, else a `DataError` (a folder the
+    user names is never replaced by another). Otherwise from the first folder that has all of
+    them (``search``, by default $CHAINRULE_DATA, /usr/share/datasets/fashion-mnist, then the
+    cache), or downloaded into the cache with their SHA-256 verified."""
     sha256 = FASHION_MNIST_SHA256 if sha256 is None else sha256
+    if data_dir is not None:
+        return _in_data_dir(Path(data_dir), list(sha256))
     cache = _default_cache() if cache_dir is None else Path(cache_dir)
-    for folder in [*(_candidates(data_dir) if search is None else search), cache]:
+    for folder in [*(_candidates() if search is None else search), cache]:
         found = _complete(Path(folder), list(sha256))
         if found is not None:
             return found
@@ -306,7 +351,7 @@ def features_and_target(
     target = header[-1] if target is None else target
     if target not in header:
         raise DataError(
-            f"{path} has no column {target!r} (columns: {', '.join(header)}): pass --target with one of them"
+            f"target {target!r} is not a column of {path} (columns: {', '.join(header)}): choose one of them"
         )
     if len(header) < 2:
         raise DataError(f"{path} has only the target column: it needs at least one feature column")
@@ -324,7 +369,7 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
     ``task="auto"`` takes numbers with a fractional part as regression targets and anything
     else (integers, words) as class labels."""
     if task not in TASKS:
-        raise DataError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+        raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     raw = np.asarray(raw)
     if raw.dtype.kind in "US":
         if (np.char.str_len(raw) == 0).any():
@@ -339,7 +384,10 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
     integral = values is not None and bool((values == np.round(values)).all())
     if task == "regression" or (task == "auto" and values is not None and not integral):
         if values is None:
-            raise DataError("regression needs numeric targets, but the target holds words: use --task auto")
+            raise DataError(
+                "task regression needs numeric targets, but the target holds words: "
+                "use task= auto or classification"
+            )
         return values, None
     if integral:
         classes, y = np.unique(values.astype(np.int64), return_inverse=True)
@@ -494,7 +542,7 @@ def check_fraction(value: float, what: str, low_ok: bool) -> float:
     """``value`` as a float in (0, 1), or [0, 1) with ``low_ok``; else a DataError naming ``what``."""
     if not (0 <= value < 1 if low_ok else 0 < value < 1):
         interval = "[0, 1)" if low_ok else "(0, 1)"
-        raise DataError(f"{what} must lie in {interval}, got {value}: e.g. {what} 0.2")
+        raise DataError(f"{what} must lie in {interval}, got {value}: e.g. 0.2")
     return float(value)
 
 
@@ -523,9 +571,9 @@ def load(
     no test split of its own; ``val_fraction`` is the part of the training rows held out for
     validation. Splits of class labels are stratified. ``find`` goes to `fashion_mnist_files`.
     """
-    val_fraction = check_fraction(val_fraction, "--val-fraction", low_ok=True)
+    val_fraction = check_fraction(val_fraction, "val_fraction", low_ok=True)
     if samples is not None and samples < 1:
-        raise DataError(f"--samples must be a positive integer, got {samples}")
+        raise DataError(f"samples must be a positive integer, got {samples}")
     first = slice(None, samples)
     names: list[str] | None = None
     target_name: str | None = None
@@ -553,7 +601,7 @@ def load(
         try:
             X, raw = toy(data, 400 if samples is None else samples, noise, seed, classes)
         except ValueError as e:
-            raise DataError(f"{e}: see chainrule train --help for --samples, --noise and --classes") from None
+            raise DataError(f"{e}: choose other samples=, noise= or classes=") from None
         names = ["x1", "x2"]
         task = "regression" if data in REGRESSION else task
     elif is_csv(data):
@@ -564,7 +612,7 @@ def load(
             f"unknown data set {data!r}: use one of {', '.join(DATASETS)}, or a path to a .csv file"
         )
     y, labels = encode_labels(raw, task)
-    test_fraction = check_fraction(test_fraction, "--test-fraction", low_ok=False)
+    test_fraction = check_fraction(test_fraction, "test_fraction", low_ok=False)
     tr, va, te = split_indices(y, test_fraction, val_fraction, seed, stratify=labels is not None)
     if len(tr) == 0 or len(te) == 0:
         raise DataError(
