@@ -34,6 +34,7 @@ LAYER = {
     "onnx": 2,
     "sklearn": 3,
     "data": 2,
+    "datafiles": 2,
     "cli": 3,
     "__init__": 3,
     **dict.fromkeys(

@@ -20,8 +20,6 @@ own spelling (``--samples``) in their place.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import os
 import tempfile
@@ -30,10 +28,23 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from chainrule.datafiles import (  # noqa: F401  (the data files' readers, used through this module)
+    CsvRows,
+    DataError,
+    RaggedRowError,
+    _is_number,
+    features_and_target,
+    idx_header,
+    load_csv,
+    numeric,
+    read_csv,
+    read_idx,
+    read_rows,
+)
 from chainrule.toys import REGRESSION, TOYS, toy
 
 Array = np.ndarray
@@ -61,56 +72,6 @@ FASHION_MNIST_CLASSES = [
 SYSTEM_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("digits", "fashion-mnist", *TOYS)
 TASKS = ("auto", "classification", "regression")
-
-
-class DataError(ValueError):
-    """The data cannot be used; the message names the problem and the fix."""
-
-
-# ----------------------------------------------------------------------------------- IDX files
-_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _open(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed if it is gzip (recognised by its magic number)."""
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
-
-
-def idx_header(path: str | os.PathLike[str]) -> tuple[np.dtype, tuple[int, ...], int]:
-    """The element type, the shape and the byte offset of the data of an IDX file (gzip or not)."""
-    path = Path(path)
-    with _open(path) as f:
-        magic = f.read(4)
-        if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES or magic[3] == 0:
-            raise DataError(f"{path} is not an IDX file (bad magic number): give the original IDX files")
-        ndim = magic[3]
-        dims = f.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise DataError(f"{path} is truncated (incomplete header): download it again")
-    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
-    return np.dtype(_IDX_TYPES[magic[2]]), shape, 4 + 4 * ndim
-
-
-def read_idx(path: str | os.PathLike[str], start: int = 0, stop: int | None = None) -> Array:
-    """Rows ``start:stop`` (along the first axis) of an IDX file, gzip-compressed or not.
-
-    Only the requested rows are converted, so a shard of a large file costs its own size in
-    memory (a gzip file is still decompressed up to ``stop``)."""
-    path = Path(path)
-    dtype, shape, offset = idx_header(path)
-    n = shape[0]
-    stop = n if stop is None else min(stop, n)
-    if not 0 <= start <= stop:
-        raise DataError(f"rows {start}:{stop} are outside {path.name}, which has {n} rows")
-    row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-    with _open(path) as f:
-        f.seek(offset + start * row)
-        data = f.read((stop - start) * row)
-    if len(data) != (stop - start) * row:
-        raise DataError(f"{path} is truncated (shorter than its header says): download it again")
-    return np.frombuffer(data, dtype=dtype).reshape(stop - start, *shape[1:]).astype(dtype.newbyteorder("="))
 
 
 # ----------------------------------------------------------------------------- Fashion-MNIST
@@ -275,90 +236,6 @@ def check_fashion_mnist(images: tuple[int, ...], y: Array, what: str) -> None:
             f"the Fashion-MNIST {what} files hold images {images} and labels {y.shape}, not 28x28 "
             "images with one label 0..9 each: replace them with the original files"
         )
-
-
-# ----------------------------------------------------------------------------------- CSV files
-def read_csv(path: str | os.PathLike[str]) -> tuple[list[str], Array]:
-    """The header and the cells (as strings, one row per line) of a CSV file with a header row."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}: check the path")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if row]
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(
-            f"{path} is not a readable CSV text file ({e}): give a CSV file with a header row"
-        ) from None
-    if len(rows) < 2:
-        raise DataError(f"{path} has no data rows: give a header row and at least one row of values")
-    header = [name.strip() for name in rows[0]]
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}, line {line}: {len(row)} values but the header has {len(header)} columns: "
-                "give every row one value per column"
-            )
-    return header, np.array(rows[1:], dtype=str)
-
-
-def numeric(cells: Array, names: Sequence[str], path: str | os.PathLike[str], first_row: int = 0) -> Array:
-    """The columns of ``cells`` as float64, or an error naming the first bad column and line
-    (``cells`` being data rows ``first_row``, ... of the file)."""
-    X = np.empty(cells.shape, dtype=np.float64)
-    for c, name in enumerate(names):
-        try:
-            X[:, c] = cells[:, c].astype(np.float64)
-        except ValueError:
-            r = next(r for r, v in enumerate(cells[:, c]) if not _is_number(v))
-            value = cells[r, c].strip()
-            problem = "is empty" if not value else f"is not a number ({value!r})"
-            raise DataError(
-                f"{path}, line {first_row + r + 2}: column {name!r} {problem}: features must be numeric; "
-                "encode or drop that column (or fill in missing values)"
-            ) from None
-        bad = ~np.isfinite(X[:, c])
-        if bad.any():
-            r = int(np.argmax(bad))
-            raise DataError(
-                f"{path}, line {first_row + r + 2}: column {name!r} is {cells[r, c].strip()!r}: NaN and inf "
-                "cannot be learned from; remove or impute those values"
-            )
-    return X
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def load_csv(path: str | os.PathLike[str], target: str | None = None) -> tuple[Array, Array, list[str], str]:
-    """X (float64), the target column's cells (strings), the feature names and the target name.
-    ``target`` names the target column; the last column by default."""
-    header, cells = read_csv(path)
-    return features_and_target(header, cells, path, target)
-
-
-def features_and_target(
-    header: list[str], cells: Array, path: str | os.PathLike[str], target: str | None, first_row: int = 0
-) -> tuple[Array, Array, list[str], str]:
-    """`load_csv` of a CSV file's header and cells (data rows ``first_row``, ... of the file)."""
-    if len(set(header)) != len(header):
-        raise DataError(f"{path} has duplicate column names: give every column its own name")
-    target = header[-1] if target is None else target
-    if target not in header:
-        raise DataError(
-            f"target {target!r} is not a column of {path} (columns: {', '.join(header)}): choose one of them"
-        )
-    if len(header) < 2:
-        raise DataError(f"{path} has only the target column: it needs at least one feature column")
-    t = header.index(target)
-    names = [name for c, name in enumerate(header) if c != t]
-    features = np.delete(cells, t, axis=1)
-    return numeric(features, names, path, first_row), np.char.strip(cells[:, t]), names, target
 
 
 # ------------------------------------------------------------------------------------- labels
@@ -605,8 +482,7 @@ def load(
         names = ["x1", "x2"]
         task = "regression" if data in REGRESSION else task
     elif is_csv(data):
-        X, raw, names, target_name = load_csv(data, target)
-        X, raw = X[first], raw[first]
+        X, raw, names, target_name = load_csv(data, target, 0, samples)
     else:
         raise DataError(
             f"unknown data set {data!r}: use one of {', '.join(DATASETS)}, or a path to a .csv file"
