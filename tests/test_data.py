@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.server
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,7 @@ def test_search_order_data_dir_then_environment_then_system(tmp_path, monkeypatc
     monkeypatch.delenv("CHAINRULE_DATA")
     X, y, X_test, _ = data.load_fashion_mnist(cache_dir=cache)  # the system folder
     np.testing.assert_array_equal(X_test, c["t10k-images-idx3-ubyte.gz"].reshape(5, -1))
-    assert X.dtype == np.float32 and y.dtype == np.intp
+    assert X.dtype == np.uint8 and y.dtype == np.intp  # the pixels as in the files
     assert not cache.exists()  # found locally: nothing downloaded
 
 
@@ -389,3 +390,50 @@ def test_library_errors_name_library_arguments(kwargs, message):
     with pytest.raises(DataError, match=message) as error:
         data.load(**{"data": "spiral", **kwargs})
     assert "--" not in str(error.value)
+
+
+# ------------------------------------------------------------------------- the data held once
+def _peak_mib(f):
+    """(result, peak MiB of the memory allocated while f runs: NumPy reports to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = f()
+        return result, tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_standardiser_makes_no_float64_copy_of_the_pixels():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (20000, 784), dtype=np.uint8)  # 15 MiB; float32 60 MiB, float64 120 MiB
+    s, peak = _peak_mib(lambda: data.Standardizer.fit(X, per_feature=False))
+    assert peak < 20  # blocks of 8 MiB; X.std(dtype=float64) made a float64 copy of X: 120 MiB
+    assert s.mean[0] == pytest.approx(X.mean(dtype=np.float64), rel=1e-13)
+    assert s.scale[0] == pytest.approx(X.std(dtype=np.float64), rel=1e-12)
+    Z, peak = _peak_mib(lambda: s(X, dtype=np.float32))
+    assert Z.dtype == np.float32 and Z.shape == X.shape
+    assert 59.8 < peak < 60.0 + 9  # the result and a block, no float64 temporary of all of X
+    expected = (X.astype(np.float64) - s.mean[0]) / s.scale[0]
+    np.testing.assert_allclose(Z, expected, rtol=1e-6, atol=1e-6)
+    per_feature = data.Standardizer.fit(X)
+    np.testing.assert_allclose(per_feature.mean, X.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(per_feature.scale, X.std(axis=0), rtol=1e-12)
+    assert s(X[:3]).dtype == np.float64  # integers: float64 by default, as before
+    assert s(X[:3].astype(np.float32)).dtype == np.float32
+    with pytest.raises(DataError, match=r"^dtype must be a floating-point type"):
+        s(X, dtype=np.int32)
+    with pytest.raises(DataError, match="at least one training row"):
+        data.Standardizer.fit(X[:0])
+
+
+def test_fashion_mnist_is_held_as_uint8_and_split_without_float_copies(tmp_path):
+    arrays = fixture_set(tmp_path, n_train=200, n_test=50)
+    ds = data.load("fashion-mnist", data_dir=tmp_path, val_fraction=0.0)
+    assert ds.X_train.dtype == ds.X_test.dtype == np.uint8 and ds.X_train.shape == (200, 784)
+    np.testing.assert_array_equal(ds.X_train, arrays[FILES[0]].reshape(200, -1))
+    assert ds.X_train.base is not None and ds.X_train.flags.writeable  # a view of the array read
+    ds = data.load("fashion-mnist", data_dir=tmp_path, val_fraction=0.1, seed=0)
+    assert ds.X_train.dtype == ds.X_val.dtype == np.uint8 and len(ds.y_train) + len(ds.y_val) == 200
+    s = ds.standardizer()
+    X = s(ds.X_train, dtype=np.float32)
+    assert X.dtype == np.float32 and abs(float(X.mean())) < 0.05 and abs(float(X.std()) - 1) < 0.05

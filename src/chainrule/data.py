@@ -25,7 +25,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,9 +209,10 @@ def fashion_mnist_files(
 def load_fashion_mnist(
     data_dir: str | os.PathLike[str] | None = None, train_rows: int | None = None, **find: Any
 ) -> tuple[Array, Array, Array, Array]:
-    """X_train (60000, 784), y_train, X_test (10000, 784), y_test: pixels 0..255 as float32,
-    labels 0..9 (`FASHION_MNIST_CLASSES`). ``train_rows`` reads only the first rows of the
-    training files. ``find`` goes to `fashion_mnist_files`."""
+    """X_train (60000, 784), y_train, X_test (10000, 784), y_test: pixels 0..255 as uint8 (as in
+    the files: a quarter of float32; `Standardizer` converts them), labels 0..9
+    (`FASHION_MNIST_CLASSES`). ``train_rows`` reads only the first rows of the training files.
+    ``find`` goes to `fashion_mnist_files`."""
     files = fashion_mnist_files(data_dir, **find)
     arrays = []
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
@@ -222,9 +223,9 @@ def load_fashion_mnist(
     check_fashion_mnist(X_train.shape, y_train, "training")
     check_fashion_mnist(X_test.shape, y_test, "test")
     return (
-        X_train.reshape(len(X_train), -1).astype(np.float32),
+        X_train.reshape(len(X_train), -1),  # views: the pixels are read once, into these arrays
         y_train.astype(np.intp),
-        X_test.reshape(len(X_test), -1).astype(np.float32),
+        X_test.reshape(len(X_test), -1),
         y_test.astype(np.intp),
     )
 
@@ -308,12 +309,22 @@ class Standardizer:
     @classmethod
     def fit(cls, X: Array, per_feature: bool = True) -> Standardizer:
         """Fitted on the training rows; ``per_feature=False`` uses one mean and one scale for all
-        features (pixels of images: a nearly blank border pixel is not blown up)."""
+        features (pixels of images: a nearly blank border pixel is not blown up). Two passes of
+        float64 sums over blocks of rows (no float64 copy of X, which ``X.std`` would make):
+
+            mean = Σ_n x_n / N        scale² = Σ_n (x_n − mean)² / N"""
         X = np.asarray(X)
-        axis = 0 if per_feature else None  # sums accumulate in float64 whatever X's precision
-        return cls.from_moments(
-            X.mean(axis=axis, dtype=np.float64), X.std(axis=axis, dtype=np.float64), X.shape[1:]
-        )
+        axis = 0 if per_feature else None
+        n = len(X) if per_feature else X.size
+        if n == 0:
+            raise DataError("the standardiser needs at least one training row: give more rows")
+        total = sum((X[b].sum(axis=axis, dtype=np.float64) for b in _blocks(X)), np.zeros(()))
+        mean = total / n
+        squares = np.zeros_like(mean)
+        for b in _blocks(X):
+            deviation = np.subtract(X[b], mean, dtype=np.float64)
+            squares += np.square(deviation, out=deviation).sum(axis=axis)
+        return cls.from_moments(mean, np.sqrt(squares / n), X.shape[1:])
 
     @classmethod
     def from_moments(cls, mean: Any, std: Any, shape: tuple[int, ...]) -> Standardizer:
@@ -322,12 +333,21 @@ class Standardizer:
         mean, std = np.broadcast_to(mean, shape).copy(), np.broadcast_to(std, shape).copy()
         return cls(mean, np.where(std > 1e-12, std, 1.0))
 
-    def __call__(self, X: Array) -> Array:
-        """x' = (x − mean) / scale, in X's precision (float64 for integer X)."""
+    def __call__(self, X: Array, dtype: Any = None) -> Array:
+        """x' = (x − mean) / scale as a new array of ``dtype`` (by default X's precision, float64
+        for integer X), computed block by block: the result is the only array of X's size made
+        (uint8 pixels to float32 take 4 bytes a value, never 8)."""
         X = np.asarray(X)
-        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
-        out = np.subtract(X, self.mean.astype(dtype), dtype=dtype)
-        out /= self.scale.astype(dtype)
+        if dtype is None:
+            dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise DataError(f"dtype must be a floating-point type such as float32, got {dtype}")
+        mean, scale = self.mean.astype(dtype), self.scale.astype(dtype)
+        out = np.empty(X.shape, dtype=dtype)
+        for b in _blocks(X):
+            np.subtract(X[b], mean, out=out[b], dtype=dtype)
+            out[b] /= scale
         return out
 
     def to_metadata(self) -> dict[str, list[float]]:
@@ -345,6 +365,12 @@ class Standardizer:
                 f"the model's standardize entry does not fit its {n_features} inputs: the file is damaged"
             )
         return cls(mean, scale)
+
+
+def _blocks(X: Array, values: int = 1 << 20) -> Iterator[slice]:
+    """Slices of about ``values`` values of X along its first axis (at least one row each)."""
+    rows = max(1, values // max(1, int(np.prod(X.shape[1:], dtype=np.int64))))
+    return (slice(start, start + rows) for start in range(0, len(X), rows))
 
 
 def standardize(X: Array, metadata: dict[str, Any]) -> Array:
@@ -460,7 +486,7 @@ def load(
         tr, va, _ = split_indices(y_train, 0.0, val_fraction, seed)
         return Dataset(
             data,
-            X_train[tr],
+            X_train if len(tr) == len(X_train) else X_train[tr],  # all rows (sorted): no copy
             y_train[tr],
             X_train[va],
             y_train[va],
