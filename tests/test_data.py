@@ -71,7 +71,7 @@ def test_idx_refuses_what_is_not_one(tmp_path):
     with pytest.raises(DataError, match="truncated"):
         data.read_idx(path)
     with pytest.raises(DataError, match="outside"):
-        data.read_idx(path, 3, 2)
+        data.read_idx(write_idx(tmp_path / "whole.idx", np.zeros((4, 5), dtype=np.uint8)), 3, 2)
 
 
 # ------------------------------------------------------------------------ Fashion-MNIST: finding
@@ -437,3 +437,34 @@ def test_fashion_mnist_is_held_as_uint8_and_split_without_float_copies(tmp_path)
     s = ds.standardizer()
     X = s(ds.X_train, dtype=np.float32)
     assert X.dtype == np.float32 and abs(float(X.mean())) < 0.05 and abs(float(X.std()) - 1) < 0.05
+
+
+# ------------------------------------------------------------------ damaged Fashion-MNIST files
+def test_damaged_idx_files_are_refused_with_one_line(tmp_path):
+    path = write_idx(tmp_path / "a.gz", np.zeros((50, 28, 28), dtype=np.uint8))
+    whole = path.read_bytes()
+    for name, raw in {
+        "cut.gz": whole[: len(whole) // 2],  # truncated gzip: EOFError before
+        "header-only.gz": whole[:10],
+        "corrupt.gz": whole[:20] + bytes(b ^ 0xFF for b in whole[20:40]) + whole[40:],  # zlib.error
+    }.items():
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(DataError, match=rf"{name} is (truncated|a damaged gzip file)"):
+            data.read_idx(tmp_path / name)
+    huge = bytes([0, 0, 0x08, 3]) + np.array([2**31, 2**16, 2**16], dtype=">u4").tobytes() + bytes(100)
+    for name, raw in {"huge": huge, "huge.gz": gzip.compress(huge)}.items():
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(DataError, match=r"declares \(2147483648, 65536, 65536\) values, more than"):
+            data.idx_header(tmp_path / name)
+
+
+def test_float_labels_and_too_few_labels_are_refused(tmp_path):
+    fixture_set(tmp_path)
+    labels = np.array([0.9, 1.5, 9.7] * 4, dtype=">f4")
+    raw = bytes([0, 0, 0x0D, 1]) + np.array([12], dtype=">u4").tobytes() + labels.tobytes()
+    (tmp_path / FILES[1]).write_bytes(gzip.compress(raw))  # truncated to 0, 1, 9 before
+    with pytest.raises(DataError, match="training labels are float32 numbers, not integers"):
+        data.load_fashion_mnist(tmp_path)
+    write_idx(tmp_path / FILES[1], np.arange(10, dtype=np.uint8))  # 12 images, 10 labels
+    with pytest.raises(DataError, match="hold 12 images but 10 labels"):
+        data.load("fashion-mnist", data_dir=tmp_path, samples=5)  # only 5 read: undetected before

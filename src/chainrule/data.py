@@ -220,6 +220,14 @@ def load_fashion_mnist(
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         arrays.append(read_idx(files[name]))
     X_train, y_train, X_test, y_test = arrays
+    n_images, n_labels = (
+        idx_header(files[f"train-{k}-idx{d}-ubyte.gz"])[1][0] for k, d in (("images", 3), ("labels", 1))
+    )
+    if n_images != n_labels:  # also when only the first train_rows of each were read
+        raise DataError(
+            f"the Fashion-MNIST training files hold {n_images} images but {n_labels} labels: replace "
+            "them with the original files"
+        )
     check_fashion_mnist(X_train.shape, y_train, "training")
     check_fashion_mnist(X_test.shape, y_test, "test")
     return (
@@ -231,8 +239,15 @@ def load_fashion_mnist(
 
 
 def check_fashion_mnist(images: tuple[int, ...], y: Array, what: str) -> None:
-    """Refuse files that do not hold 28x28 images (``images`` is their shape) with one label 0..9 each."""
-    if len(images) != 3 or images[1:] != (28, 28) or y.ndim != 1 or images[0] != len(y) or y.max() > 9:
+    """Refuse files that do not hold 28x28 images (``images`` is their shape) with one label 0..9
+    each (integers: a file of float labels is not truncated into classes)."""
+    if y.dtype.kind not in "iu":
+        raise DataError(
+            f"the Fashion-MNIST {what} labels are {y.dtype} numbers, not integers 0..9: replace the "
+            "labels file with the original"
+        )
+    bad = len(y) and (y.min() < 0 or y.max() > 9)
+    if len(images) != 3 or images[1:] != (28, 28) or y.ndim != 1 or images[0] != len(y) or bad:
         raise DataError(
             f"the Fashion-MNIST {what} files hold images {images} and labels {y.shape}, not 28x28 "
             "images with one label 0..9 each: replace them with the original files"
