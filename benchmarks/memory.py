@@ -7,13 +7,21 @@ one-hot matrix, buffers the size of a batch).
 
     python -m benchmarks.memory chainrule relu sgd 128 10000 1 2    (anchor network optimizer
                                                                    batch samples epochs threads)
+
+and of reading data: a CSV file into float64 features (`chainrule.datafiles.load_csv`), and
+Fashion-MNIST loaded and standardised as the pipeline does it (`data_peak_rss`):
+
+    python -m benchmarks.memory csv FILE.csv [START STOP]
+    python -m benchmarks.memory fashion-mnist [DATA_DIR]
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from benchmarks.workloads import Workload
@@ -65,6 +73,45 @@ def peak_rss(anchor: str, w: Workload, n: int, epochs: int, n_threads: int) -> d
     return {**mb, "training": mb["peak"] - mb["after_data"], "data": n * w.sizes[0] * 4 / 2**20}
 
 
+def _data_child(what: str, *args: str) -> None:
+    """Read (and for Fashion-MNIST standardise, in float32) the data; print time and peaks."""
+    import numpy as np
+
+    from chainrule import data
+
+    after_import = _max_rss_mb()
+    start = time.perf_counter()
+    if what == "csv":
+        X, *_ = data.load_csv(args[0], None, *map(int, args[1:3]))
+        X_out = X
+    else:
+        ds = data.load("fashion-mnist", data_dir=args[0] if args else None, val_fraction=0.0)
+        standardizer = ds.standardizer()
+        X_out = standardizer(ds.X_train, dtype=np.float32)
+        X_test = standardizer(ds.X_test, dtype=np.float32)
+        X_out = (X_out, X_test)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"after_import": after_import, "peak": _max_rss_mb(), "seconds": seconds}))
+    del X_out
+
+
+def data_peak_rss(what: str, *args: str) -> dict[str, float]:
+    """Peak RSS in MiB of reading data in a new Python process (`_data_child`), from the child's
+    own report and from ``getrusage(RUSAGE_CHILDREN)`` (the largest child of this process so far)."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", what, *args], capture_output=True, text=True, cwd=root
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"memory run of {what} failed: {result.stderr.strip().splitlines()[-1:]}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    children_mb = children / 2**20 if sys.platform == "darwin" else children / 2**10
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "children_maxrss": children_mb}
+
+
 if __name__ == "__main__":
-    a, net, opt, *numbers = sys.argv[1:]
-    _child(a, net, opt, *map(int, numbers))
+    if sys.argv[1] in ("csv", "fashion-mnist"):
+        _data_child(*sys.argv[1:])
+    else:
+        a, net, opt, *numbers = sys.argv[1:]
+        _child(a, net, opt, *map(int, numbers))

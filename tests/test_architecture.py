@@ -41,6 +41,7 @@ LAYER = {
     "heads": 0,
     "pipeline": 2.5,  # the pipeline every face drives
     "plots": 2.5,
+    "datafiles": 2,
     "cli": 3,
     "__init__": 3,
     **dict.fromkeys(

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.server
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_idx_refuses_what_is_not_one(tmp_path):
     with pytest.raises(DataError, match="truncated"):
         data.read_idx(path)
     with pytest.raises(DataError, match="outside"):
-        data.read_idx(path, 3, 2)
+        data.read_idx(write_idx(tmp_path / "whole.idx", np.zeros((4, 5), dtype=np.uint8)), 3, 2)
 
 
 # ------------------------------------------------------------------------ Fashion-MNIST: finding
@@ -85,10 +86,73 @@ def test_search_order_data_dir_then_environment_then_system(tmp_path, monkeypatc
     X, y, _, _ = data.load_fashion_mnist(cache_dir=cache)  # $CHAINRULE_DATA/fashion-mnist
     np.testing.assert_array_equal(y, b["train-labels-idx1-ubyte.gz"])
     monkeypatch.delenv("CHAINRULE_DATA")
-    X, y, X_test, _ = data.load_fashion_mnist(tmp_path / "empty", cache_dir=cache)  # the system folder
+    X, y, X_test, _ = data.load_fashion_mnist(cache_dir=cache)  # the system folder
     np.testing.assert_array_equal(X_test, c["t10k-images-idx3-ubyte.gz"].reshape(5, -1))
-    assert X.dtype == np.float32 and y.dtype == np.intp
+    assert X.dtype == np.uint8 and y.dtype == np.intp  # the pixels as in the files
     assert not cache.exists()  # found locally: nothing downloaded
+
+
+def _break(folder: Path, how: str) -> None:
+    """Spoil a complete fixture folder: one file missing, a folder in place of a file, ..."""
+    if how == "three of four":
+        (folder / FILES[1]).unlink()
+    elif how == "a folder in place of a file":
+        (folder / FILES[2]).unlink()
+        (folder / FILES[2]).mkdir()
+    elif how == "two missing, one a folder":
+        for name in FILES[:2]:
+            (folder / name).unlink()
+        (folder / FILES[3]).unlink()
+        (folder / FILES[3].removesuffix(".gz")).mkdir()
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("missing", r"data_dir .*named does not exist: put the Fashion-MNIST files \(train-images"),
+        ("a file", r"data_dir .*named is not a folder: put"),
+        ("three of four", rf"data_dir .*named lacks {FILES[1]}: put"),
+        ("a folder in place of a file", rf"data_dir .*named has {FILES[2]} but not as a file: put"),
+        (
+            "two missing, one a folder",
+            rf"lacks {FILES[0]}, {FILES[1]} and has t10k-labels-idx1-ubyte but not",
+        ),
+        ("subfolder", rf"data_dir .*named \(its fashion-mnist subfolder\) lacks {FILES[1]}: put"),
+    ],
+)
+def test_a_folder_the_user_names_is_used_or_refused_never_replaced(tmp_path, monkeypatch, how, message):
+    """Every other place holds the files: the old code silently took them instead."""
+    fixture_set(tmp_path / "env")
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "env"))
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "env")
+    cache = tmp_path / "cache"
+    fixture_set(cache)
+    named = tmp_path / "named"
+    if how == "a file":
+        named.write_text("not a folder")
+    elif how == "subfolder":
+        fixture_set(named / "fashion-mnist")
+        _break(named / "fashion-mnist", "three of four")
+    elif how != "missing":
+        fixture_set(named)
+        _break(named, how)
+    with pytest.raises(DataError, match=message) as error:
+        data.fashion_mnist_files(named, cache_dir=cache)
+    assert "\n" not in str(error.value) and "--" not in str(error.value)
+    assert str(error.value).endswith("$CHAINRULE_DATA, " + str(tmp_path / "env") + " or the download cache")
+    with pytest.raises(DataError, match=message):  # the same through data.load
+        data.load("fashion-mnist", data_dir=named, cache_dir=cache)
+
+
+def test_a_complete_named_folder_or_its_subfolder_is_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "env"))
+    fixture_set(tmp_path / "env", seed=1)
+    arrays = fixture_set(tmp_path / "named" / "fashion-mnist", seed=2)
+    (tmp_path / "named" / FILES[0]).write_bytes(b"a stray file")  # the subfolder is complete: taken
+    files = data.fashion_mnist_files(tmp_path / "named")
+    assert files == {name: tmp_path / "named" / "fashion-mnist" / name for name in FILES}
+    X, _, _, _ = data.load_fashion_mnist(tmp_path / "named")
+    np.testing.assert_array_equal(X, arrays[FILES[0]].reshape(12, -1))
 
 
 @pytest.fixture
@@ -153,7 +217,7 @@ def test_a_corrupted_download_is_rejected_and_leaves_nothing(server, tmp_path):
 
 def test_an_unreachable_source_is_a_clear_error(server, tmp_path):
     url, _, _ = server
-    with pytest.raises(DataError, match=r"could not download .*HTTP 404.*--data-dir"):
+    with pytest.raises(DataError, match=r"could not download .*HTTP 404.*given as data_dir=$"):
         data.load_fashion_mnist(search=[], cache_dir=tmp_path / "cache", base_url=url + "missing/")
     with pytest.raises(DataError, match="only http"):
         data.download("file:///etc/passwd", tmp_path / "x", "0" * 64)
@@ -220,7 +284,7 @@ def test_labels_the_model_does_not_know_are_refused():
     assert data.labels_to_indices(np.array(["2", "1.0"]), [1, 2]).tolist() == [1, 0]
     with pytest.raises(DataError, match="labels fish are not classes of the model"):
         data.labels_to_indices(np.array(["cat", "fish"]), ["cat", "dog"])
-    with pytest.raises(DataError, match="regression needs numeric targets"):
+    with pytest.raises(DataError, match=r"^task regression needs numeric targets.*use task= auto"):
         data.encode_labels(np.array(["a", "b"]), "regression")
 
 
@@ -231,7 +295,11 @@ def test_labels_the_model_does_not_know_are_refused():
         ("a,b,y\n1,2,0\n2,,1\n", None, "line 3: column 'b' is empty"),
         ("a,b,y\n1,nan,0\n2,3,1\n", None, "line 2: column 'b' is 'nan': NaN and inf"),
         ("a,b,y\n1,2,0\n-inf,3,1\n", None, "line 3: column 'a' is '-inf'"),
-        ("a,b,y\n1,2,0\n2,3,1\n", "label", r"no column 'label' \(columns: a, b, y\): pass --target"),
+        (
+            "a,b,y\n1,2,0\n2,3,1\n",
+            "label",
+            r"^target 'label' is not a column of .*\(columns: a, b, y\): choose",
+        ),
         ("a,b,y\n1,2,0\n2,3\n", None, "line 3: 2 values but the header has 3 columns"),
         ("a,b,y\n", None, "no data rows"),
         ("a,a,y\n1,2,0\n", None, "duplicate column names"),
@@ -297,7 +365,106 @@ def test_named_data_sets():
     assert ds.task == "regression" and ds.y_train.dtype == np.float64
     with pytest.raises(DataError, match="unknown data set 'mnist': use one of digits, fashion-mnist"):
         data.load("mnist")
-    with pytest.raises(DataError, match="--val-fraction must lie in"):
+    with pytest.raises(DataError, match=r"^val_fraction must lie in \[0, 1\), got 1.0"):
         data.load("xor", val_fraction=1.0)
     with pytest.raises(DataError, match="xor has 2 classes"):
         data.load("xor", classes=3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"samples": 0}, r"^samples must be a positive integer, got 0$"),
+        ({"data": "fashion-mnist", "samples": -3}, r"^samples must be a positive integer, got -3$"),
+        ({"val_fraction": -0.1}, r"^val_fraction must lie in \[0, 1\), got -0.1: e.g. 0.2$"),
+        ({"test_fraction": 0.0}, r"^test_fraction must lie in \(0, 1\), got 0.0: e.g. 0.2$"),
+        ({"task": "clustering"}, r"^task must be one of auto, classification, regression, got 'clustering'$"),
+        (
+            {"data": "xor", "classes": 3},
+            r"^xor has 2 classes, got classes=3: choose other samples=, noise= or",
+        ),
+    ],
+)
+def test_library_errors_name_library_arguments(kwargs, message):
+    """The name of the argument comes first, bare, or as ``name=`` later: never a flag."""
+    with pytest.raises(DataError, match=message) as error:
+        data.load(**{"data": "spiral", **kwargs})
+    assert "--" not in str(error.value)
+
+
+# ------------------------------------------------------------------------- the data held once
+def _peak_mib(f):
+    """(result, peak MiB of the memory allocated while f runs: NumPy reports to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = f()
+        return result, tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_standardiser_makes_no_float64_copy_of_the_pixels():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (20000, 784), dtype=np.uint8)  # 15 MiB; float32 60 MiB, float64 120 MiB
+    s, peak = _peak_mib(lambda: data.Standardizer.fit(X, per_feature=False))
+    assert peak < 20  # blocks of 8 MiB; X.std(dtype=float64) made a float64 copy of X: 120 MiB
+    assert s.mean[0] == pytest.approx(X.mean(dtype=np.float64), rel=1e-13)
+    assert s.scale[0] == pytest.approx(X.std(dtype=np.float64), rel=1e-12)
+    Z, peak = _peak_mib(lambda: s(X, dtype=np.float32))
+    assert Z.dtype == np.float32 and Z.shape == X.shape
+    assert 59.8 < peak < 60.0 + 9  # the result and a block, no float64 temporary of all of X
+    expected = (X.astype(np.float64) - s.mean[0]) / s.scale[0]
+    np.testing.assert_allclose(Z, expected, rtol=1e-6, atol=1e-6)
+    per_feature = data.Standardizer.fit(X)
+    np.testing.assert_allclose(per_feature.mean, X.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(per_feature.scale, X.std(axis=0), rtol=1e-12)
+    assert s(X[:3]).dtype == np.float64  # integers: float64 by default, as before
+    assert s(X[:3].astype(np.float32)).dtype == np.float32
+    with pytest.raises(DataError, match=r"^dtype must be a floating-point type"):
+        s(X, dtype=np.int32)
+    with pytest.raises(DataError, match="at least one training row"):
+        data.Standardizer.fit(X[:0])
+
+
+def test_fashion_mnist_is_held_as_uint8_and_split_without_float_copies(tmp_path):
+    arrays = fixture_set(tmp_path, n_train=200, n_test=50)
+    ds = data.load("fashion-mnist", data_dir=tmp_path, val_fraction=0.0)
+    assert ds.X_train.dtype == ds.X_test.dtype == np.uint8 and ds.X_train.shape == (200, 784)
+    np.testing.assert_array_equal(ds.X_train, arrays[FILES[0]].reshape(200, -1))
+    assert ds.X_train.base is not None and ds.X_train.flags.writeable  # a view of the array read
+    ds = data.load("fashion-mnist", data_dir=tmp_path, val_fraction=0.1, seed=0)
+    assert ds.X_train.dtype == ds.X_val.dtype == np.uint8 and len(ds.y_train) + len(ds.y_val) == 200
+    s = ds.standardizer()
+    X = s(ds.X_train, dtype=np.float32)
+    assert X.dtype == np.float32 and abs(float(X.mean())) < 0.05 and abs(float(X.std()) - 1) < 0.05
+
+
+# ------------------------------------------------------------------ damaged Fashion-MNIST files
+def test_damaged_idx_files_are_refused_with_one_line(tmp_path):
+    path = write_idx(tmp_path / "a.gz", np.zeros((50, 28, 28), dtype=np.uint8))
+    whole = path.read_bytes()
+    for name, raw in {
+        "cut.gz": whole[: len(whole) // 2],  # truncated gzip: EOFError before
+        "header-only.gz": whole[:10],
+        "corrupt.gz": whole[:20] + bytes(b ^ 0xFF for b in whole[20:40]) + whole[40:],  # zlib.error
+    }.items():
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(DataError, match=rf"{name} is (truncated|a damaged gzip file)"):
+            data.read_idx(tmp_path / name)
+    huge = bytes([0, 0, 0x08, 3]) + np.array([2**31, 2**16, 2**16], dtype=">u4").tobytes() + bytes(100)
+    for name, raw in {"huge": huge, "huge.gz": gzip.compress(huge)}.items():
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(DataError, match=r"declares \(2147483648, 65536, 65536\) values, more than"):
+            data.idx_header(tmp_path / name)
+
+
+def test_float_labels_and_too_few_labels_are_refused(tmp_path):
+    fixture_set(tmp_path)
+    labels = np.array([0.9, 1.5, 9.7] * 4, dtype=">f4")
+    raw = bytes([0, 0, 0x0D, 1]) + np.array([12], dtype=">u4").tobytes() + labels.tobytes()
+    (tmp_path / FILES[1]).write_bytes(gzip.compress(raw))  # truncated to 0, 1, 9 before
+    with pytest.raises(DataError, match="training labels are float32 numbers, not integers"):
+        data.load_fashion_mnist(tmp_path)
+    write_idx(tmp_path / FILES[1], np.arange(10, dtype=np.uint8))  # 12 images, 10 labels
+    with pytest.raises(DataError, match="hold 12 images but 10 labels"):
+        data.load("fashion-mnist", data_dir=tmp_path, samples=5)  # only 5 read: undetected before

@@ -6,28 +6,45 @@ files, split into training, validation and test rows, and the standardiser
 fitted on the training rows only and stored in ``network.metadata["standardize"]``, so that
 whoever predicts from a model file applies the same transformation first (`standardize`).
 
-Fashion-MNIST is read from its four IDX gzip files, looked for in ``data_dir``, then
-``$CHAINRULE_DATA``, then ``/usr/share/datasets/fashion-mnist`` (Debian's package
-``dataset-fashion-mnist``), then the user cache; failing all of them it is downloaded from the
-official source into the user cache, each file's SHA-256 verified before it is kept.
+Fashion-MNIST is read from its four IDX gzip files: from ``data_dir`` when one is given (and
+only from there), else from ``$CHAINRULE_DATA``, then ``/usr/share/datasets/fashion-mnist``
+(Debian's package ``dataset-fashion-mnist``), then the user cache; failing all of them it is
+downloaded from the official source into the user cache, each file's SHA-256 verified before it
+is kept.
+
+Errors are `DataError`s naming the library's arguments (``data_dir``, ``samples``,
+``val_fraction``, ``target``, ...): first and bare where the argument is at fault (``samples
+must be ...``), as ``name=`` elsewhere (``choose other samples=``), so that a face can put its
+own spelling (``--samples``) in their place.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from chainrule.datafiles import (  # noqa: F401  (the data files' readers, used through this module)
+    CsvRows,
+    DataError,
+    RaggedRowError,
+    _is_number,
+    features_and_target,
+    idx_header,
+    load_csv,
+    numeric,
+    read_csv,
+    read_idx,
+    read_rows,
+)
 from chainrule.toys import REGRESSION, TOYS, toy
 
 Array = np.ndarray
@@ -57,56 +74,6 @@ DATASETS = ("digits", "fashion-mnist", *TOYS)
 TASKS = ("auto", "classification", "regression")
 
 
-class DataError(ValueError):
-    """The data cannot be used; the message names the problem and the fix."""
-
-
-# ----------------------------------------------------------------------------------- IDX files
-_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _open(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed if it is gzip (recognised by its magic number)."""
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
-
-
-def idx_header(path: str | os.PathLike[str]) -> tuple[np.dtype, tuple[int, ...], int]:
-    """The element type, the shape and the byte offset of the data of an IDX file (gzip or not)."""
-    path = Path(path)
-    with _open(path) as f:
-        magic = f.read(4)
-        if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES or magic[3] == 0:
-            raise DataError(f"{path} is not an IDX file (bad magic number): give the original IDX files")
-        ndim = magic[3]
-        dims = f.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise DataError(f"{path} is truncated (incomplete header): download it again")
-    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
-    return np.dtype(_IDX_TYPES[magic[2]]), shape, 4 + 4 * ndim
-
-
-def read_idx(path: str | os.PathLike[str], start: int = 0, stop: int | None = None) -> Array:
-    """Rows ``start:stop`` (along the first axis) of an IDX file, gzip-compressed or not.
-
-    Only the requested rows are converted, so a shard of a large file costs its own size in
-    memory (a gzip file is still decompressed up to ``stop``)."""
-    path = Path(path)
-    dtype, shape, offset = idx_header(path)
-    n = shape[0]
-    stop = n if stop is None else min(stop, n)
-    if not 0 <= start <= stop:
-        raise DataError(f"rows {start}:{stop} are outside {path.name}, which has {n} rows")
-    row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-    with _open(path) as f:
-        f.seek(offset + start * row)
-        data = f.read((stop - start) * row)
-    if len(data) != (stop - start) * row:
-        raise DataError(f"{path} is truncated (shorter than its header says): download it again")
-    return np.frombuffer(data, dtype=dtype).reshape(stop - start, *shape[1:]).astype(dtype.newbyteorder("="))
-
-
 # ----------------------------------------------------------------------------- Fashion-MNIST
 def _default_cache() -> Path:
     import platformdirs
@@ -114,13 +81,11 @@ def _default_cache() -> Path:
     return Path(platformdirs.user_cache_dir("chainrule")) / "fashion-mnist"
 
 
-def _candidates(data_dir: str | os.PathLike[str] | None) -> list[Path]:
-    """Where the files are looked for: data_dir, $CHAINRULE_DATA (and a fashion-mnist folder in
-    either), then the Debian package's folder."""
-    dirs: list[Path] = []
-    for root in (data_dir, os.environ.get("CHAINRULE_DATA") or None):
-        if root is not None:
-            dirs += [Path(root), Path(root) / "fashion-mnist"]
+def _candidates() -> list[Path]:
+    """Where the files are looked for when no data_dir is given: $CHAINRULE_DATA (and a
+    fashion-mnist folder in it), then the Debian package's folder."""
+    root = os.environ.get("CHAINRULE_DATA") or None
+    dirs = [] if root is None else [Path(root), Path(root) / "fashion-mnist"]
     return [*dirs, SYSTEM_DATA_DIR]
 
 
@@ -135,6 +100,42 @@ def _complete(folder: Path, names: Sequence[str]) -> dict[str, Path] | None:
         else:
             return None
     return found
+
+
+def _in_data_dir(root: Path, names: Sequence[str]) -> dict[str, Path]:
+    """The files in the folder the user named (or its fashion-mnist subfolder), or a DataError
+    saying what is wrong with it: a folder the user names is used or refused, never replaced."""
+    for folder in (root, root / "fashion-mnist"):
+        found = _complete(folder, names)
+        if found is not None:
+            return found
+    fix = (
+        f"put the Fashion-MNIST files ({', '.join(names)}; gzip-compressed or not) in it or in its "
+        f"fashion-mnist subfolder, or give no data_dir= to use $CHAINRULE_DATA, {SYSTEM_DATA_DIR} or "
+        "the download cache"
+    )
+    if not root.is_dir():
+        problem = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(f"data_dir {root} {problem}: {fix}")
+
+    def present(folder: Path) -> int:
+        return sum((folder / n).exists() or (folder / n.removesuffix(".gz")).exists() for n in names)
+
+    folder = root / "fashion-mnist"
+    folder = folder if folder.is_dir() and present(folder) > present(root) else root
+    missing, not_files = [], []
+    for name in names:
+        paths = [folder / name, folder / name.removesuffix(".gz")]
+        there = [p for p in paths if p.exists()]
+        if not there:
+            missing.append(name)
+        elif not any(p.is_file() for p in there):
+            not_files.append(there[0].name)
+    problems = ([f"lacks {', '.join(missing)}"] if missing else []) + (
+        [f"has {', '.join(not_files)} but not as a file"] if not_files else []
+    )
+    where = f"data_dir {root}" + (" (its fashion-mnist subfolder)" if folder != root else "")
+    raise DataError(f"{where} {' and '.join(problems)}: {fix}")
 
 
 def download(url: str, dest: Path, sha256: str, report: Report | None = None, timeout: float = 60) -> Path:
@@ -160,7 +161,7 @@ def download(url: str, dest: Path, sha256: str, report: Report | None = None, ti
             raise DataError(
                 f"downloaded {url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
                 "is corrupted or the file changed at the source; try again, or put the original "
-                "files in --data-dir"
+                "files in a folder given as data_dir="
             )
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError) as e:
@@ -168,7 +169,7 @@ def download(url: str, dest: Path, sha256: str, report: Report | None = None, ti
         reason = f"HTTP {e.code} {e.reason}" if http else getattr(e, "reason", e)
         raise DataError(
             f"could not download {url} ({reason}): check the network connection, "
-            "or install Debian's dataset-fashion-mnist, or put the four files in --data-dir"
+            "or install Debian's dataset-fashion-mnist, or put the four files in a folder given as data_dir="
         ) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -184,12 +185,17 @@ def fashion_mnist_files(
     sha256: dict[str, str] | None = None,
     report: Report | None = None,
 ) -> dict[str, Path]:
-    """The paths of the four Fashion-MNIST files, from the first folder that has all of them
-    (``search``, by default data_dir, $CHAINRULE_DATA, /usr/share/datasets/fashion-mnist, then
-    the cache), or downloaded into the cache with their SHA-256 verified."""
+    """The paths of the four Fashion-MNIST files.
+
+    ``data_dir`` given: from it or its fashion-mnist subfolder, else a `DataError` (a folder the
+    user names is never replaced by another). Otherwise from the first folder that has all of
+    them (``search``, by default $CHAINRULE_DATA, /usr/share/datasets/fashion-mnist, then the
+    cache), or downloaded into the cache with their SHA-256 verified."""
     sha256 = FASHION_MNIST_SHA256 if sha256 is None else sha256
+    if data_dir is not None:
+        return _in_data_dir(Path(data_dir), list(sha256))
     cache = _default_cache() if cache_dir is None else Path(cache_dir)
-    for folder in [*(_candidates(data_dir) if search is None else search), cache]:
+    for folder in [*(_candidates() if search is None else search), cache]:
         found = _complete(Path(folder), list(sha256))
         if found is not None:
             return found
@@ -203,9 +209,10 @@ def fashion_mnist_files(
 def load_fashion_mnist(
     data_dir: str | os.PathLike[str] | None = None, train_rows: int | None = None, **find: Any
 ) -> tuple[Array, Array, Array, Array]:
-    """X_train (60000, 784), y_train, X_test (10000, 784), y_test: pixels 0..255 as float32,
-    labels 0..9 (`FASHION_MNIST_CLASSES`). ``train_rows`` reads only the first rows of the
-    training files. ``find`` goes to `fashion_mnist_files`."""
+    """X_train (60000, 784), y_train, X_test (10000, 784), y_test: pixels 0..255 as uint8 (as in
+    the files: a quarter of float32; `Standardizer` converts them), labels 0..9
+    (`FASHION_MNIST_CLASSES`). ``train_rows`` reads only the first rows of the training files.
+    ``find`` goes to `fashion_mnist_files`."""
     files = fashion_mnist_files(data_dir, **find)
     arrays = []
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
@@ -213,107 +220,38 @@ def load_fashion_mnist(
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         arrays.append(read_idx(files[name]))
     X_train, y_train, X_test, y_test = arrays
+    n_images, n_labels = (
+        idx_header(files[f"train-{k}-idx{d}-ubyte.gz"])[1][0] for k, d in (("images", 3), ("labels", 1))
+    )
+    if n_images != n_labels:  # also when only the first train_rows of each were read
+        raise DataError(
+            f"the Fashion-MNIST training files hold {n_images} images but {n_labels} labels: replace "
+            "them with the original files"
+        )
     check_fashion_mnist(X_train.shape, y_train, "training")
     check_fashion_mnist(X_test.shape, y_test, "test")
     return (
-        X_train.reshape(len(X_train), -1).astype(np.float32),
+        X_train.reshape(len(X_train), -1),  # views: the pixels are read once, into these arrays
         y_train.astype(np.intp),
-        X_test.reshape(len(X_test), -1).astype(np.float32),
+        X_test.reshape(len(X_test), -1),
         y_test.astype(np.intp),
     )
 
 
 def check_fashion_mnist(images: tuple[int, ...], y: Array, what: str) -> None:
-    """Refuse files that do not hold 28x28 images (``images`` is their shape) with one label 0..9 each."""
-    if len(images) != 3 or images[1:] != (28, 28) or y.ndim != 1 or images[0] != len(y) or y.max() > 9:
+    """Refuse files that do not hold 28x28 images (``images`` is their shape) with one label 0..9
+    each (integers: a file of float labels is not truncated into classes)."""
+    if y.dtype.kind not in "iu":
+        raise DataError(
+            f"the Fashion-MNIST {what} labels are {y.dtype} numbers, not integers 0..9: replace the "
+            "labels file with the original"
+        )
+    bad = len(y) and (y.min() < 0 or y.max() > 9)
+    if len(images) != 3 or images[1:] != (28, 28) or y.ndim != 1 or images[0] != len(y) or bad:
         raise DataError(
             f"the Fashion-MNIST {what} files hold images {images} and labels {y.shape}, not 28x28 "
             "images with one label 0..9 each: replace them with the original files"
         )
-
-
-# ----------------------------------------------------------------------------------- CSV files
-def read_csv(path: str | os.PathLike[str]) -> tuple[list[str], Array]:
-    """The header and the cells (as strings, one row per line) of a CSV file with a header row."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}: check the path")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if row]
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(
-            f"{path} is not a readable CSV text file ({e}): give a CSV file with a header row"
-        ) from None
-    if len(rows) < 2:
-        raise DataError(f"{path} has no data rows: give a header row and at least one row of values")
-    header = [name.strip() for name in rows[0]]
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}, line {line}: {len(row)} values but the header has {len(header)} columns: "
-                "give every row one value per column"
-            )
-    return header, np.array(rows[1:], dtype=str)
-
-
-def numeric(cells: Array, names: Sequence[str], path: str | os.PathLike[str], first_row: int = 0) -> Array:
-    """The columns of ``cells`` as float64, or an error naming the first bad column and line
-    (``cells`` being data rows ``first_row``, ... of the file)."""
-    X = np.empty(cells.shape, dtype=np.float64)
-    for c, name in enumerate(names):
-        try:
-            X[:, c] = cells[:, c].astype(np.float64)
-        except ValueError:
-            r = next(r for r, v in enumerate(cells[:, c]) if not _is_number(v))
-            value = cells[r, c].strip()
-            problem = "is empty" if not value else f"is not a number ({value!r})"
-            raise DataError(
-                f"{path}, line {first_row + r + 2}: column {name!r} {problem}: features must be numeric; "
-                "encode or drop that column (or fill in missing values)"
-            ) from None
-        bad = ~np.isfinite(X[:, c])
-        if bad.any():
-            r = int(np.argmax(bad))
-            raise DataError(
-                f"{path}, line {first_row + r + 2}: column {name!r} is {cells[r, c].strip()!r}: NaN and inf "
-                "cannot be learned from; remove or impute those values"
-            )
-    return X
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
-def load_csv(path: str | os.PathLike[str], target: str | None = None) -> tuple[Array, Array, list[str], str]:
-    """X (float64), the target column's cells (strings), the feature names and the target name.
-    ``target`` names the target column; the last column by default."""
-    header, cells = read_csv(path)
-    return features_and_target(header, cells, path, target)
-
-
-def features_and_target(
-    header: list[str], cells: Array, path: str | os.PathLike[str], target: str | None, first_row: int = 0
-) -> tuple[Array, Array, list[str], str]:
-    """`load_csv` of a CSV file's header and cells (data rows ``first_row``, ... of the file)."""
-    if len(set(header)) != len(header):
-        raise DataError(f"{path} has duplicate column names: give every column its own name")
-    target = header[-1] if target is None else target
-    if target not in header:
-        raise DataError(
-            f"{path} has no column {target!r} (columns: {', '.join(header)}): pass --target with one of them"
-        )
-    if len(header) < 2:
-        raise DataError(f"{path} has only the target column: it needs at least one feature column")
-    t = header.index(target)
-    names = [name for c, name in enumerate(header) if c != t]
-    features = np.delete(cells, t, axis=1)
-    return numeric(features, names, path, first_row), np.char.strip(cells[:, t]), names, target
 
 
 # ------------------------------------------------------------------------------------- labels
@@ -324,7 +262,7 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
     ``task="auto"`` takes numbers with a fractional part as regression targets and anything
     else (integers, words) as class labels."""
     if task not in TASKS:
-        raise DataError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+        raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     raw = np.asarray(raw)
     if raw.dtype.kind in "US":
         if (np.char.str_len(raw) == 0).any():
@@ -339,7 +277,10 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
     integral = values is not None and bool((values == np.round(values)).all())
     if task == "regression" or (task == "auto" and values is not None and not integral):
         if values is None:
-            raise DataError("regression needs numeric targets, but the target holds words: use --task auto")
+            raise DataError(
+                "task regression needs numeric targets, but the target holds words: "
+                "use task= auto or classification"
+            )
         return values, None
     if integral:
         classes, y = np.unique(values.astype(np.int64), return_inverse=True)
@@ -383,12 +324,22 @@ class Standardizer:
     @classmethod
     def fit(cls, X: Array, per_feature: bool = True) -> Standardizer:
         """Fitted on the training rows; ``per_feature=False`` uses one mean and one scale for all
-        features (pixels of images: a nearly blank border pixel is not blown up)."""
+        features (pixels of images: a nearly blank border pixel is not blown up). Two passes of
+        float64 sums over blocks of rows (no float64 copy of X, which ``X.std`` would make):
+
+            mean = Σ_n x_n / N        scale² = Σ_n (x_n − mean)² / N"""
         X = np.asarray(X)
-        axis = 0 if per_feature else None  # sums accumulate in float64 whatever X's precision
-        return cls.from_moments(
-            X.mean(axis=axis, dtype=np.float64), X.std(axis=axis, dtype=np.float64), X.shape[1:]
-        )
+        axis = 0 if per_feature else None
+        n = len(X) if per_feature else X.size
+        if n == 0:
+            raise DataError("the standardiser needs at least one training row: give more rows")
+        total = sum((X[b].sum(axis=axis, dtype=np.float64) for b in _blocks(X)), np.zeros(()))
+        mean = total / n
+        squares = np.zeros_like(mean)
+        for b in _blocks(X):
+            deviation = np.subtract(X[b], mean, dtype=np.float64)
+            squares += np.square(deviation, out=deviation).sum(axis=axis)
+        return cls.from_moments(mean, np.sqrt(squares / n), X.shape[1:])
 
     @classmethod
     def from_moments(cls, mean: Any, std: Any, shape: tuple[int, ...]) -> Standardizer:
@@ -397,12 +348,21 @@ class Standardizer:
         mean, std = np.broadcast_to(mean, shape).copy(), np.broadcast_to(std, shape).copy()
         return cls(mean, np.where(std > 1e-12, std, 1.0))
 
-    def __call__(self, X: Array) -> Array:
-        """x' = (x − mean) / scale, in X's precision (float64 for integer X)."""
+    def __call__(self, X: Array, dtype: Any = None) -> Array:
+        """x' = (x − mean) / scale as a new array of ``dtype`` (by default X's precision, float64
+        for integer X), computed block by block: the result is the only array of X's size made
+        (uint8 pixels to float32 take 4 bytes a value, never 8)."""
         X = np.asarray(X)
-        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
-        out = np.subtract(X, self.mean.astype(dtype), dtype=dtype)
-        out /= self.scale.astype(dtype)
+        if dtype is None:
+            dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise DataError(f"dtype must be a floating-point type such as float32, got {dtype}")
+        mean, scale = self.mean.astype(dtype), self.scale.astype(dtype)
+        out = np.empty(X.shape, dtype=dtype)
+        for b in _blocks(X):
+            np.subtract(X[b], mean, out=out[b], dtype=dtype)
+            out[b] /= scale
         return out
 
     def to_metadata(self) -> dict[str, list[float]]:
@@ -420,6 +380,12 @@ class Standardizer:
                 f"the model's standardize entry does not fit its {n_features} inputs: the file is damaged"
             )
         return cls(mean, scale)
+
+
+def _blocks(X: Array, values: int = 1 << 20) -> Iterator[slice]:
+    """Slices of about ``values`` values of X along its first axis (at least one row each)."""
+    rows = max(1, values // max(1, int(np.prod(X.shape[1:], dtype=np.int64))))
+    return (slice(start, start + rows) for start in range(0, len(X), rows))
 
 
 def standardize(X: Array, metadata: dict[str, Any]) -> Array:
@@ -494,7 +460,7 @@ def check_fraction(value: float, what: str, low_ok: bool) -> float:
     """``value`` as a float in (0, 1), or [0, 1) with ``low_ok``; else a DataError naming ``what``."""
     if not (0 <= value < 1 if low_ok else 0 < value < 1):
         interval = "[0, 1)" if low_ok else "(0, 1)"
-        raise DataError(f"{what} must lie in {interval}, got {value}: e.g. {what} 0.2")
+        raise DataError(f"{what} must lie in {interval}, got {value}: e.g. 0.2")
     return float(value)
 
 
@@ -523,9 +489,9 @@ def load(
     no test split of its own; ``val_fraction`` is the part of the training rows held out for
     validation. Splits of class labels are stratified. ``find`` goes to `fashion_mnist_files`.
     """
-    val_fraction = check_fraction(val_fraction, "--val-fraction", low_ok=True)
+    val_fraction = check_fraction(val_fraction, "val_fraction", low_ok=True)
     if samples is not None and samples < 1:
-        raise DataError(f"--samples must be a positive integer, got {samples}")
+        raise DataError(f"samples must be a positive integer, got {samples}")
     first = slice(None, samples)
     names: list[str] | None = None
     target_name: str | None = None
@@ -535,7 +501,7 @@ def load(
         tr, va, _ = split_indices(y_train, 0.0, val_fraction, seed)
         return Dataset(
             data,
-            X_train[tr],
+            X_train if len(tr) == len(X_train) else X_train[tr],  # all rows (sorted): no copy
             y_train[tr],
             X_train[va],
             y_train[va],
@@ -553,18 +519,17 @@ def load(
         try:
             X, raw = toy(data, 400 if samples is None else samples, noise, seed, classes)
         except ValueError as e:
-            raise DataError(f"{e}: see chainrule train --help for --samples, --noise and --classes") from None
+            raise DataError(f"{e}: choose other samples=, noise= or classes=") from None
         names = ["x1", "x2"]
         task = "regression" if data in REGRESSION else task
     elif is_csv(data):
-        X, raw, names, target_name = load_csv(data, target)
-        X, raw = X[first], raw[first]
+        X, raw, names, target_name = load_csv(data, target, 0, samples)
     else:
         raise DataError(
             f"unknown data set {data!r}: use one of {', '.join(DATASETS)}, or a path to a .csv file"
         )
     y, labels = encode_labels(raw, task)
-    test_fraction = check_fraction(test_fraction, "--test-fraction", low_ok=False)
+    test_fraction = check_fraction(test_fraction, "test_fraction", low_ok=False)
     tr, va, te = split_indices(y, test_fraction, val_fraction, seed, stratify=labels is not None)
     if len(tr) == 0 or len(te) == 0:
         raise DataError(

@@ -10,8 +10,6 @@ target. A CSV's inputs are standardised with the training rows' mean and standar
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data import Standardizer
+from chainrule.datafiles import RaggedRowError, read_rows
 from chainrule.playground.settings import MAX_CLASSES, MAX_SAMPLES, MIN_SAMPLES, Settings
 from chainrule.toys import REGRESSION, toy
 
@@ -116,35 +115,33 @@ def _number(text: str) -> float | None:
 
 
 def parse_csv(raw: bytes) -> Table:
-    """Read ``x1, x2, label`` rows, or say which line is wrong and how."""
+    """Read ``x1, x2, label`` rows (by `chainrule.datafiles.read_rows`: any of its delimiters,
+    quotes, blank lines skipped), or say which line is wrong and how."""
     try:
-        text = raw.decode("utf-8-sig")
+        raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError("the CSV is not UTF-8 text: save it as a plain .csv file") from None
-    if "\0" in text:
+    if b"\0" in raw:
         raise ValueError("the CSV contains NUL bytes: it looks like a binary file, not a CSV")
     try:
-        rows = [
-            (n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), 1) if any(f.strip() for f in row)
-        ]
-    except csv.Error as e:
-        raise ValueError(f"the CSV cannot be read: {e}") from None
-    if not rows:
+        read = read_rows(raw, header=False, columns=3)
+    except RaggedRowError as e:
+        raise ValueError(f"line {e.line} has {e.found} fields: each row needs 3 (x1, x2, label)") from None
+    keep = (np.char.str_len(np.char.strip(read.cells)) > 0).any(axis=1)  # a row of blank fields: skipped
+    cells, lines = read.cells[keep], read.lines[keep]
+    if len(cells) == 0:
         raise ValueError("the CSV is empty: it needs rows of x1, x2, label")
     header = ["x1", "x2", "label"]
-    first = rows[0][1]
-    if len(first) == 3 and (_number(first[0]) is None or _number(first[1]) is None):
-        header = [f.strip() or default for f, default in zip(first, header, strict=True)]
-        rows = rows[1:]
-    if not MIN_SAMPLES <= len(rows) <= MAX_SAMPLES:
+    if _number(cells[0, 0]) is None or _number(cells[0, 1]) is None:
+        header = [f.strip() or default for f, default in zip(cells[0], header, strict=True)]
+        cells, lines = cells[1:], lines[1:]
+    if not MIN_SAMPLES <= len(cells) <= MAX_SAMPLES:
         raise ValueError(
-            f"the CSV has {len(rows)} data rows: the playground takes {MIN_SAMPLES} to {MAX_SAMPLES}"
+            f"the CSV has {len(cells)} data rows: the playground takes {MIN_SAMPLES} to {MAX_SAMPLES}"
         )
-    X = np.empty((len(rows), 2))
+    X = np.empty((len(cells), 2))
     labels: list[str] = []
-    for r, (line, row) in enumerate(rows):
-        if len(row) != 3:
-            raise ValueError(f"line {line} has {len(row)} fields: each row needs 3 (x1, x2, label)")
+    for r, (line, row) in enumerate(zip(lines.tolist(), cells, strict=True)):
         for c in range(2):
             value = _number(row[c])
             if value is None or not math.isfinite(value):
