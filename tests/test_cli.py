@@ -349,7 +349,7 @@ BAD = [
     (["train", "--data", "{dir}/inf.csv"], "line 3: column 'b' is '-inf'"),
     (
         ["train", "--data", "{pets}", "--target", "colour"],
-        "has no column 'colour' (columns: length, weight, species",
+        "--target 'colour' is not a column of",
     ),
     (["train", "--data", "xor", "--loss", "squared_error"], "xor has class labels: use --loss cross_entropy"),
     (["train", "--data", "plane", "--loss", "cross_entropy"], "plane has numeric targets (regression)"),

@@ -263,7 +263,7 @@ def test_bad_csv_files_are_one_line_naming_row_and_column(tmp_path, capsys, monk
         assert message in one_error_line(status, err), name
         assert out == "" and not (tmp_path / "run").exists()  # refused before anything is written
     status, _, err = call(capsys, "train", "--data", "word.csv", "--target", "colour")
-    assert "has no column 'colour' (columns: a, b, y): pass --target" in one_error_line(status, err)
+    assert "--target 'colour' is not a column of word.csv (columns: a, b, y)" in one_error_line(status, err)
 
 
 def test_outputs_are_checked_before_training_and_never_overwritten(model, tmp_path, capsys, monkeypatch):

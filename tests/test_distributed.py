@@ -271,7 +271,7 @@ def test_read_csv_shard_names_a_bad_row_and_an_empty_file(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b\n1,2\n3\n")
     distributed.read_csv_shard(path, 0, 2)  # rank 0 never splits rank 1's row into values
-    with pytest.raises(ValueError, match=r"data row 2: 1 values but the header has 2 columns"):
+    with pytest.raises(ValueError, match=r"line 3: 1 values but the header has 2 columns"):
         distributed.read_csv_shard(path, 1, 2)
     path.write_text("a,b\n")
     with pytest.raises(ValueError, match="has no data rows"):
@@ -494,7 +494,8 @@ def _assert_same_run(one: Path, two: Path) -> None:
     """The same metrics (all but the wall time and the data's path) and, to 1e-8, the same model."""
     m1, m2 = (json.loads((run / "metrics.json").read_text()) for run in (one, two))
     assert m1.keys() == m2.keys()
-    for key in m1.keys() - {"train_seconds", "data"}:
+    assert (m1["processes"], m2["processes"]) == (1, 2)
+    for key in m1.keys() - {"train_seconds", "data", "processes"}:
         if isinstance(m1[key], float):
             np.testing.assert_allclose(m2[key], m1[key], rtol=1e-10, err_msg=key)
         else:

@@ -862,7 +862,7 @@ def _flags(message: str) -> str:
         flag = _FLAG_OF.get(name, "--" + name.replace("_", "-"))
         message = re.sub(rf"(?<![\w.-]){name}=(?=[\w/.'\"-])", flag + " ", message)
         message = re.sub(rf"(?<![\w.-]){name}=", flag, message)
-        message = re.sub(rf"(^|: )({name}) (must|needs)", rf"\1{flag} \3", message)
+        message = re.sub(rf"(^|: )({name}) (?=must|needs|'|\S+ (does|is|lacks|has))", rf"\1{flag} ", message)
     return message
 
 

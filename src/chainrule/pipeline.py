@@ -281,7 +281,7 @@ class Pipeline:
             else shards.fit_standardizer(ds.X_train, world, not ds.images)
         )
         self.splits = {
-            name: (standardizer(X).astype(e.dtype, copy=False), y)
+            name: (standardizer(X, dtype=e.dtype), y)
             for name, X, y in (
                 ("train", ds.X_train, ds.y_train),
                 ("val", ds.X_val, ds.y_val),
@@ -398,7 +398,7 @@ def predictions(network: Network, X: np.ndarray) -> np.ndarray:
 def score(network: Network, X: np.ndarray, y: np.ndarray, world: World) -> dict[str, float]:
     """The loss and accuracy, or for regression the loss, RMSE, MAE and R² = 1 − mean(r²) / var(y)
     of the residuals r, of the rows of all processes (each passing its own)."""
-    result = world.evaluate(network, X, y)
+    result = world.evaluate(network, *world.rows(network, X, y, "X"))
     if network.loss.classifier:
         return result
     residual = predictions(network, X)[:, 0].astype(np.float64) - y

@@ -9,8 +9,6 @@ feature rows); the digits and the 2-D toys are small and made in memory, whole, 
 
 from __future__ import annotations
 
-import csv
-import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -46,37 +44,14 @@ def read_idx_shard(path: str | os.PathLike[str], rank: int, size: int) -> np.nda
 
 
 def read_csv_shard(path: str | os.PathLike[str], rank: int, size: int) -> tuple[list[str], np.ndarray]:
-    """The header and this rank's rows (`shard_bounds` of the data rows; cells as strings, as
-    `chainrule.data.read_csv` gives them) of a CSV file with a header row and one row per line.
-
-    The other rows are only counted (as lines), never split into values."""
-    path = Path(path)
-    if not path.is_file():
-        raise data.DataError(f"no such file: {path}: check the path")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            lines = (line for line in f if line.strip())  # read_csv skips blank lines too
-            header = [name.strip() for name in next(csv.reader([next(lines, "")]), [])]
-            n = sum(1 for _ in lines)
-            if not header or n == 0:
-                raise data.DataError(
-                    f"{path} has no data rows: give a header row and at least one row of values"
-                )
-            start, stop = shard_bounds(n, rank, size)
-            f.seek(0)
-            lines = (line for line in f if line.strip())
-            rows = list(csv.reader(itertools.islice(lines, 1 + start, 1 + stop)))
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise data.DataError(
-            f"{path} is not a readable CSV text file ({e}): give a CSV file with a header row"
-        ) from None
-    for i, row in enumerate(rows):
-        if len(row) != len(header):
-            raise data.DataError(
-                f"{path}, data row {start + i + 1}: {len(row)} values but the header has {len(header)} "
-                "columns: give every row one value per column, on one line"
-            )
-    return header, np.array(rows, dtype=str).reshape(len(rows), len(header))
+    """The header and this rank's rows (`shard_bounds` of the data rows; cells as strings) of a
+    CSV file with a header row, by the one CSV reader (`chainrule.data.read_rows`): the other
+    rows are only counted, never split into values."""
+    n = data.read_rows(path, 0, 0).n_rows
+    if n == 0:
+        raise data.DataError(f"{path} has no data rows: give a header row and at least one row of values")
+    rows = data.read_rows(path, *shard_bounds(n, rank, size))
+    return rows.header, rows.cells
 
 
 # --------------------------------------------------------------------------------- data sets
@@ -160,14 +135,14 @@ def _fashion_mnist(
 
 
 def _read_idx_rows(path: Path, *rows: Array) -> list[Array]:
-    """The images of each array of sorted row numbers ``rows``, as float32 vectors, from one read
-    of the range of the file that holds them all."""
+    """The images of each array of sorted row numbers ``rows``, as vectors of their pixels (uint8,
+    as one process holds them), from one read of the range of the file that holds them all."""
     used = [r for r in rows if len(r)]
     start = min((int(r[0]) for r in used), default=0)
     stop = max((int(r[-1]) + 1 for r in used), default=0)
     block = data.read_idx(path, start, stop)
     features = int(np.prod(block.shape[1:]))
-    return [block[r - start].reshape(len(r), features).astype(np.float32) for r in rows]
+    return [block[r - start].reshape(len(r), features) for r in rows]
 
 
 def _csv(
@@ -180,13 +155,18 @@ def _csv(
     val_fraction: float,
     test_fraction: float,
 ) -> data.Dataset:
-    """Every rank parses only its rows of the file (`read_csv_shard`). The classes depend on the
+    """Every rank parses only its rows of the file (`chainrule.data.read_rows`). The classes depend on the
     set of labels only: the ranks' sets are gathered (as JSON), and every rank decides them as
     one process does. Then every rank gathers the encoded targets of all rows (8 bytes a row)
     to split them as `chainrule.data.load` does, and keeps the rows of each split it holds."""
-    header, cells = read_csv_shard(path, world.rank, world.size)
-    start = world.offset_and_total(len(cells))[0]  # the file's data row of this rank's first
-    X, raw, names, target = data.features_and_target(header, cells, path, target, first_row=start)
+    n = data.read_rows(path, 0, 0).n_rows
+    if n == 0:
+        raise data.DataError(f"{path} has no data rows: give a header row and at least one row of values")
+    start, stop = shard_bounds(n, world.rank, world.size)
+    rows = data.read_rows(path, start, stop)
+    X, raw, names, target = data.features_and_target(
+        rows.header, rows.cells, path, target, first_row=start, lines=rows.lines
+    )
     if samples is not None:  # the first rows of the file
         keep = min(len(raw), max(samples - start, 0))
         X, raw = X[:keep], raw[:keep]
