@@ -25,6 +25,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import cli, data, distributed
+from chainrule.checkpoint import checkpoints
 
 N = 37  # rows of the training problems: uneven batches (8) and uneven shards
 _bin = Path(sys.executable).parent / "mpiexec"
@@ -469,6 +470,65 @@ def test_mpiexec_chainrule_train_error_on_one_rank_aborts_all_with_one_line(tmp_
     assert "error: rank 0 of 2: run directory taken exists and is not empty: pass --force" in log
     assert "Traceback" not in log
     assert (tmp_path / "taken" / "model.safetensors").read_text() == "the user's model"
+
+
+def _rank_pid(run: str, rank: int) -> int | None:
+    """The process id of rank ``rank`` of the ``chainrule train ... --out RUN`` job, if it runs."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if str(CHAINRULE).encode() in cmd[:2] and run.encode() in cmd and f"PMI_RANK={rank}".encode() in env:
+            return int(proc.name)
+    return None
+
+
+@needs_mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("rank", [0, 1])
+def test_mpiexec_train_killed_on_one_rank_resumes_bit_identical(tmp_path, rank):
+    """``kill -9`` of one rank mid-training ends the job; ``mpiexec -n 2 chainrule train --resume``
+    then ends with the bytes of the run never interrupted, and resuming a finished run changes
+    nothing."""
+    args = [*TRAIN, "--epochs", "30", "--batch-size", "16", "--checkpoint-every", "1"]
+    rc, log = _mpiexec_cli([*args, "--out", "ref"], tmp_path, timeout=120)
+    assert rc == 0, log
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    job = subprocess.Popen(
+        [MPIEXEC, "-n", "2", str(CHAINRULE), *args, "--out", "killed"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while max([int(p.name[11:20]) for p in checkpoints(tmp_path / "killed")], default=0) < 2 * 76:  # 2 epochs
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0]
+        time.sleep(0.005)
+    pid = _rank_pid("killed", rank)
+    assert pid is not None and job.poll() is None, "the run ended before a rank could be killed"
+    os.kill(pid, signal.SIGKILL)
+    try:
+        job.wait(timeout=60)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL) if job.poll() is None else None
+    assert job.returncode != 0
+    model = tmp_path / "killed" / "model.safetensors"
+    assert not model.exists(), "the killed run wrote its model"
+
+    rc, log = _mpiexec_cli(["train", "--resume", "killed"], tmp_path, timeout=120)
+    assert rc == 0, log
+    assert _bytes_of(tmp_path / "ref") == _bytes_of(tmp_path / "killed")
+    before = model.read_bytes()
+    rc, log = _mpiexec_cli(["train", "--resume", "killed"], tmp_path, timeout=120)  # finished: a no-op
+    assert rc == 0, log
+    assert model.read_bytes() == before and _bytes_of(tmp_path / "ref") == _bytes_of(tmp_path / "killed")
+
+
+def _bytes_of(run: Path) -> tuple[bytes, dict]:
+    """A run's weights (bytes) and its metrics but the wall time."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics.pop("train_seconds")
+    return cr.load(run / "model.safetensors").flat_params.tobytes(), metrics
 
 
 # ---------------------------------------------------------------- the command line reads shards

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -131,3 +134,21 @@ def test_tensors_must_match_the_architecture(tmp_path):
         save_file(tensors, str(path), metadata=meta)
         with pytest.raises(cr.ModelFileError, match=r"does not match|needs|NaN"):
             cr.load(path)
+
+
+def test_model_files_are_byte_reproducible(tmp_path):
+    """The same network saved by two processes gives the same bytes (the metadata's order does
+    not depend on a per-process hash seed)."""
+    script = (
+        "import sys, numpy as np, chainrule as cr\n"
+        "net = cr.Network.from_sizes([3, 4, 2], seed=1)\n"
+        "net.metadata = {'classes': ['a', 'b'], 'task': 'classification', 'feature_names': ['x', 'y', 'z']}\n"
+        "cr.save(net, sys.argv[1])\n"
+    )
+    files = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for i, path in enumerate(files):
+        env = {**os.environ, "PYTHONHASHSEED": str(i)}
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, env=env)
+    assert len({path.read_bytes() for path in files}) == 1
+    loaded = cr.load(files[0])
+    assert loaded.metadata["classes"] == ["a", "b"] and loaded.n_parameters == 3 * 4 + 4 + 4 * 2 + 2

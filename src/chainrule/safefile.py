@@ -107,11 +107,40 @@ def write_safetensors(
     path: str | os.PathLike[str], tensors: dict[str, Array], metadata: dict[str, str], *, overwrite: bool
 ) -> Path:
     """A safetensors file of ``tensors`` whose metadata carries their checksum, written atomically."""
-    from safetensors.numpy import save
-
     tensors = {name: np.require(t, requirements="C") for name, t in tensors.items()}
     metadata = {**metadata, "checksum": checksum(metadata, tensors)}
-    return atomic_write(path, save(tensors, metadata=metadata), overwrite=overwrite)
+    return atomic_write(path, safetensors_bytes(tensors, metadata), overwrite=overwrite)
+
+
+_DTYPE_NAMES = {
+    "float16": "F16", "float32": "F32", "float64": "F64", "bool": "BOOL",
+    "int8": "I8", "int16": "I16", "int32": "I32", "int64": "I64",
+    "uint8": "U8", "uint16": "U16", "uint32": "U32", "uint64": "U64",
+}  # fmt: skip
+
+
+def safetensors_bytes(tensors: dict[str, Array], metadata: dict[str, str]) -> bytes:
+    """The safetensors layout (an 8-byte little-endian header size, the JSON header, the tensors'
+    little-endian bytes) with the metadata and the tensors in name order: the same weights and
+    metadata give the same bytes (the safetensors library's writer orders the metadata by a
+    hash seeded per process)."""
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset, blobs = 0, []
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.dtype.name not in _DTYPE_NAMES:
+            raise TypeError(f"tensor {name!r} has dtype {t.dtype}, which safetensors cannot hold")
+        blob = np.ascontiguousarray(t, dtype=t.dtype.newbyteorder("<")).tobytes()
+        header[name] = {
+            "dtype": _DTYPE_NAMES[t.dtype.name],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(blob)],
+        }
+        offset += len(blob)
+        blobs.append(blob)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the tensors start 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + b"".join(blobs)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
