@@ -32,6 +32,7 @@ import numpy as np
 
 from chainrule.batches import Batches
 from chainrule.explain import explain
+from chainrule.heads import head
 from chainrule.io import save
 from chainrule.network import Network
 from chainrule.optimizers import optimizer as make_optimizer
@@ -41,7 +42,6 @@ from chainrule.playground.settings import Settings
 Array = np.ndarray
 GRID = 32  # heat maps: GRID × GRID points over the input plane
 HISTORY = 400  # loss-curve points kept; every other one is dropped when full
-OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "squared_error": "identity"}
 
 
 def floats(a: Array) -> list[Any]:
@@ -80,20 +80,13 @@ class Session:
         data = make_data(settings, table)
         if settings.data != "csv":
             table = self.table  # keep an uploaded CSV for later
-        if data.task == "regression" and settings.loss != "squared_error":
-            raise ValueError("this CSV's label column is a regression target: use loss squared_error")
-        if data.task == "classification" and settings.loss == "squared_error":
-            raise ValueError(
-                "this CSV's label column holds classes: use cross_entropy or binary_cross_entropy"
-            )
-        if settings.loss == "binary_cross_entropy" and len(data.classes) != 2:
-            raise ValueError(f"binary_cross_entropy needs 2 classes; the data has {len(data.classes)}")
-        n_out = len(data.classes) if settings.loss == "cross_entropy" else 1
+        classes = len(data.classes) if data.task == "classification" else None
+        h = head(classes, settings.loss, name="this data")  # the loss and outputs every face uses
         network = Network.from_sizes(
-            [2, *settings.hidden, n_out],
+            [2, *settings.hidden, h.n_outputs],
             activation=list(settings.activation),
-            output=OUTPUT[settings.loss],
-            loss=settings.loss,
+            output=h.output,
+            loss=h.loss,
             dropout=settings.dropout,
             seed=settings.seed,
         )
