@@ -13,11 +13,17 @@ Fashion-MNIST loaded and standardised as the pipeline does it (`data_peak_rss`):
 
     python -m benchmarks.memory csv FILE.csv [START STOP]
     python -m benchmarks.memory fashion-mnist [DATA_DIR]
+
+and of a whole ``chainrule`` command (`command_peak_rss`), by default the Fashion-MNIST command
+of docs/results.md for one epoch (the memory does not grow with the epochs):
+
+    python -m benchmarks.memory command [train --data fashion-mnist ...]
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -109,8 +115,50 @@ def data_peak_rss(what: str, *args: str) -> dict[str, float]:
     return {**json.loads(result.stdout.strip().splitlines()[-1]), "children_maxrss": children_mb}
 
 
+# docs/results.md's Fashion-MNIST command, for one epoch
+FASHION_COMMAND = [
+    "train", "--data", "fashion-mnist", "--layers", "512,256", "--dropout", "0.2", "--epochs", "1",
+    "--batch-size", "128", "--schedule", "cosine", "--val-fraction", "0",
+]  # fmt: skip
+
+
+def _command_child(*argv: str) -> None:
+    """Run ``chainrule ARGV`` in this process; report its exit status and peak RSS on stderr."""
+    from chainrule import cli
+
+    status: object = 0
+    try:
+        cli.main(list(argv))
+    except SystemExit as e:
+        status = e.code
+    print(json.dumps({"status": status, "peak": _max_rss_mb()}), file=sys.stderr)
+
+
+def command_peak_rss(argv: list[str], cwd: Path) -> dict[str, float]:
+    """Peak RSS in MiB of the command ``chainrule ARGV`` (run in ``cwd``) in a new Python process,
+    and the size of the data it holds: Fashion-MNIST's float32 training and test images."""
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "command", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    if result.returncode != 0 or report["status"] != 0:
+        raise RuntimeError(f"chainrule {' '.join(argv)} failed: {result.stderr.strip().splitlines()[-2:]}")
+    return {"peak": report["peak"], "float32_images": 70000 * 784 * 4 / 2**20}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] in ("csv", "fashion-mnist"):
+    if sys.argv[1] == "command":
+        _command_child(*(sys.argv[2:] or FASHION_COMMAND))
+    elif sys.argv[1] in ("csv", "fashion-mnist"):
         _data_child(*sys.argv[1:])
     else:
         a, net, opt, *numbers = sys.argv[1:]

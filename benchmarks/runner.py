@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
+import chainrule.data
 from benchmarks import estimators, fashion, memory, roofline, scaling
 from benchmarks.anchors import ANCHORS, available, make_trainer
 from benchmarks.timing import interleaved, median, speedups, threads
@@ -215,7 +217,19 @@ def memory_runs(args: argparse.Namespace) -> dict[str, Any]:
     by_anchor = {a: memory.peak_rss(a, w, args.samples, 1, args.threads) for a in args.anchors}
     sizes = [args.samples] if args.smoke else [args.samples * k for k in (1, 2, 4, 8)]
     by_size = [{"samples": n, **memory.peak_rss("chainrule", w, n, 1, args.threads)} for n in sizes]
-    return {"workload": f"{w.label}, sgd, batch 128, 1 epoch", "by_anchor": by_anchor, "by_size": by_size}
+    result = {"workload": f"{w.label}, sgd, batch 128, 1 epoch", "by_anchor": by_anchor, "by_size": by_size}
+    if not all((fashion.DEFAULT_DIR / name).is_file() for name in cr.data.FASHION_MNIST_SHA256):
+        result["fashion_command"] = {"skipped": f"no Fashion-MNIST files in {fashion.DEFAULT_DIR}"}
+        return result
+    argv = [*memory.FASHION_COMMAND, "--out", "run"]
+    if args.smoke:  # the runner works: a few rows, not the figure
+        argv += ["--samples", "2000"]
+    with tempfile.TemporaryDirectory() as tmp:
+        result["fashion_command"] = {
+            "command": "chainrule " + " ".join(argv),
+            **memory.command_peak_rss(argv, Path(tmp)),
+        }
+    return result
 
 
 def targets(
@@ -448,6 +462,14 @@ def _print_scaling(rows: dict, anchors: list[str]) -> None:
 
 
 def _print_memory(result: dict) -> None:
+    fashion_command = result.get("fashion_command", {})
+    if "peak" in fashion_command:
+        print(
+            f"\npeak RSS of {fashion_command['command']}: {fashion_command['peak']:.0f} MiB "
+            f"(its float32 images: {fashion_command['float32_images']:.0f} MiB)"
+        )
+    elif fashion_command:
+        print(f"\nthe Fashion-MNIST command's memory is skipped: {fashion_command['skipped']}")
     print(f"\npeak RSS of a training run, MiB ({result['workload']}; a fresh process each)")
     print(f"{'':<12}{'after import':>14}{'with data':>11}{'peak':>9}{'training':>10}")
     for anchor, r in result["by_anchor"].items():

@@ -135,6 +135,10 @@ def test_smoke_run(tmp_path, capsys):
     assert set(memory["by_anchor"]) == set(anchors)
     for r in memory["by_anchor"].values():
         assert 0 < r["after_import"] <= r["after_data"] <= r["peak"]
+    command = memory["fashion_command"]  # the Fashion-MNIST command of docs/results.md (smoke: 2000 rows)
+    if "skipped" not in command:
+        assert command["command"].startswith("chainrule train --data fashion-mnist --layers 512,256")
+        assert 40 < command["peak"] < 350 and command["float32_images"] == pytest.approx(209.4, abs=0.1)
     assert report["scaling"]["batch"][0]["chainrule"] > 0
     targets = {t["target"]: t for t in report["targets"]}
     assert targets["chainrule/numpy loop, every batch"]["goal"] == 0.95

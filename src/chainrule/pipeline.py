@@ -280,18 +280,17 @@ class Pipeline:
             if world.size == 1
             else shards.fit_standardizer(ds.X_train, world, not ds.images)
         )
-        self.splits = {
-            name: (standardizer(X, dtype=e.dtype), y)
-            for name, X, y in (
-                ("train", ds.X_train, ds.y_train),
-                ("val", ds.X_val, ds.y_val),
-                ("test", ds.X_test, ds.y_test),
-            )
-        }
+        n_features = ds.n_features
+        self.splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in ("train", "val", "test"):  # each split converted once, its raw rows let go at once
+            X, y = getattr(ds, f"X_{name}"), getattr(ds, f"y_{name}")
+            setattr(ds, f"X_{name}", None)
+            self.splits[name] = (standardizer(X, dtype=e.dtype), y)
+            del X
         self.rows = {name: int(world.sum(np.array([len(y)]))[0]) for name, (_, y) in self.splits.items()}
         h = head(None if ds.classes is None else len(ds.classes), e.loss, name=e.data)
         activation = e.activation if isinstance(e.activation, str) else list(e.activation)
-        self.sizes = [ds.n_features, *e.hidden, h.n_outputs]
+        self.sizes = [n_features, *e.hidden, h.n_outputs]
         self.network = Network.from_sizes(
             self.sizes, activation, h.output, h.loss, dropout=e.dropout, dtype=e.dtype, seed=e.seed
         )
@@ -351,12 +350,14 @@ class Pipeline:
         return found
 
     def finish(self, run_dir: Path | None = None, overwrite: bool = False) -> Result:
-        """Score every split and (rank 0, with ``run_dir``) write the run directory."""
+        """Score every split and (rank 0, with ``run_dir``) write the run directory. The rows are
+        let go first: the data is held once, and not beside the plots."""
         scores = self.scores()
         cm = None
         if self.classes is not None:
             X, y = self.splits["test"]
             cm = confusion_matrix(self.network, X, y, len(self.classes), self.world)
+        self.splits.clear()
         metrics = self.metrics(scores)
         if run_dir is not None and self.world.root:
             write_run(run_dir, self.network, self.history, metrics, self.classes, cm, overwrite)
