@@ -42,7 +42,7 @@ LAYER = {
     "pipeline": 2.5,  # the pipeline every face drives
     "plots": 2.5,
     "datafiles": 2,
-    "cli": 3,
+    **dict.fromkeys(["cli", "cli.app", "cli.models", "cli.tools", "cli.train"], 3),
     "__init__": 3,
     **dict.fromkeys(
         [

@@ -196,7 +196,10 @@ def test_a_csv_with_many_numeric_targets_is_a_regression(client):
     assert s["task"] == "regression" and s["settings"]["loss"] == "squared_error"
     assert s["feature_names"] == ["x1", "x2"] and s["levels"][-1] == {"n": 1, "activation": "identity"}
     r = client.put(f"/api/sessions/{sid}/settings", json={**s["settings"], "loss": "cross_entropy"})
-    assert r.status_code == 422 and "has numeric targets (regression): use loss=squared_error" in r.json()["detail"]
+    assert (
+        r.status_code == 422
+        and "has numeric targets (regression): use loss=squared_error" in r.json()["detail"]
+    )
 
 
 def _rows(n: int, label=lambda k: k % 2) -> str:

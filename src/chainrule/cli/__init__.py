@@ -1,0 +1,79 @@
+"""The command line: ``chainrule train | evaluate | predict | gradcheck | explain | export |
+playground``.
+
+Each command is one function of the Typer app ``app`` (another command is one more function).
+`main` runs the app and turns every problem with the user's input (a missing file, a bad
+option value, data that cannot be learned from) into one line on stderr and a non-zero exit
+status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from collections.abc import Sequence
+
+import typer
+
+import chainrule.cli.app as shared
+import chainrule.cli.models
+import chainrule.cli.tools
+import chainrule.cli.train  # noqa: F401  (each module registers its commands)
+from chainrule.cli.app import CLIError, _error, _UsageError, app
+
+# -------------------------------------------------------------------------------------- main
+# DataError and ModelFileError are ValueErrors; the core's ValueErrors name the bad value and the fix
+_USER_ERRORS = (CLIError, ValueError, FileExistsError, FloatingPointError)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: run the app; a user's mistake is one line on stderr and exit status 1
+    (2 for a malformed command line), never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(args=argv, prog_name="chainrule", standalone_mode=False)
+    except _UsageError as e:
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(2)
+        where = ctx.command_path if ctx is not None else "chainrule"
+        _error(f"{e.format_message()} (see: {where} --help)", 2)  # type: ignore[attr-defined]
+    except _USER_ERRORS as e:
+        _error(_flags(str(e)), 1)
+    except BrokenPipeError:  # the reader went away (chainrule ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except OSError as e:  # a file that cannot be read or written
+        where = f" {e.filename}" if e.filename else ""
+        _error(f"{e.strerror or e}:{where}: check the path and its permissions", 1)
+    except KeyboardInterrupt:
+        _error("interrupted", 130)
+    except Exception:
+        if shared.world.size == 1:
+            raise
+        traceback.print_exc()  # a bug on one rank of several: show where, and end them all
+        _error("the traceback above stopped this rank", 1)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+# the library's arguments that the command line takes under another name
+_FLAG_OF = {"hidden": "--layers", "overwrite": "--force", "data_name": "--data"}
+
+
+def _flags(message: str) -> str:
+    """A library message names the library's arguments (``loss=cross_entropy``, ``samples must
+    be``, ``pass data=``); the command line names its flags (``--loss cross_entropy``)."""
+    names = {p.name for p in typer.main.get_command(app).commands["train"].params if p.name} | set(_FLAG_OF)
+    for name in sorted(names, key=len, reverse=True):
+        flag = _FLAG_OF.get(name, "--" + name.replace("_", "-"))
+        message = re.sub(rf"(?<![\w.-]){name}=(?=[\w/.'\"-])", flag + " ", message)
+        message = re.sub(rf"(?<![\w.-]){name}=", flag, message)
+        message = re.sub(rf"(^|: )({name}) (?=must|needs|'|\S+ (does|is|lacks|has))", rf"\1{flag} ", message)
+    return message
+
+
+if __name__ == "__main__":
+    main()
