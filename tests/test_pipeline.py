@@ -1,0 +1,129 @@
+"""One pipeline for every face: `chainrule train` and `Experiment.run` are `chainrule.fit` on the
+pipeline's rows; a model is evaluated on its test rows only while its data has the fingerprint
+it recorded; a folder the user names is used or refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import astuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import data
+from chainrule.evaluation import fingerprint, held_out
+from chainrule.heads import head
+from tests.test_cli import call, one_error_line, pets_csv
+from tests.test_data import write_idx
+
+
+def test_the_command_line_and_the_pipeline_are_chainrule_fit(tmp_path, capsys, monkeypatch):
+    """The same settings and seed give the same weights, bit for bit, from `chainrule train`,
+    `Experiment.run` and `chainrule.fit` on rows standardised by hand."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", "digits", "--layers", "16", "--epochs", "2", "--batch-size", "32", "--seed", "3"]
+    status, _, err = call(capsys, "train", *args, "--out", "cli")
+    assert status == 0, err
+    from_cli = cr.load(tmp_path / "cli" / "model.safetensors")
+
+    result = cr.Experiment(data="digits", hidden=(16,), epochs=2, batch_size=32, seed=3).run(tmp_path / "lib")
+    ds = data.load("digits", seed=3)
+    standardizer = data.Standardizer.fit(ds.X_train, per_feature=False)  # the digits are pixels
+    X, X_val = (standardizer(a, dtype=np.float32) for a in (ds.X_train, ds.X_val))
+    net = cr.Network.from_sizes([64, 16, 10], "relu", seed=3)
+    cr.fit(net, X, ds.y_train, epochs=2, batch_size=32, optimizer="adam", validation_data=(X_val, ds.y_val))
+
+    assert from_cli.flat_params.tobytes() == result.network.flat_params.tobytes() == net.flat_params.tobytes()
+    metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == result.scores["test_accuracy"] > 0.3
+
+
+def test_one_decision_of_the_loss_and_outputs():
+    assert astuple(head(None, targets=2)) == ("squared_error", "identity", 2)
+    assert astuple(head(10)) == ("cross_entropy", "softmax", 10)
+    assert astuple(head(2)) == ("cross_entropy", "softmax", 2)
+    assert astuple(head(2, "binary_cross_entropy")) == ("binary_cross_entropy", "sigmoid", 1)
+    assert astuple(head(5, multilabel=True)) == ("binary_cross_entropy", "sigmoid", 5)
+    for args, message in [
+        ((None, "cross_entropy"), "numeric targets (regression): use loss=squared_error"),
+        ((3, "squared_error"), "class labels: use loss=cross_entropy"),
+        ((3, "binary_cross_entropy"), "needs two classes, the data has 3"),
+        ((1,), "a single class"),
+        ((3, "hinge"), "unknown loss 'hinge'"),
+    ]:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            head(*args)
+
+
+def test_evaluate_rereads_a_csv_file_only_while_its_fingerprint_matches(tmp_path, capsys, monkeypatch):
+    """After 40 rows are appended to the training file, its rows are new data: all of them are
+    evaluated (the line says so), never a re-split whose test rows include training rows."""
+    monkeypatch.chdir(tmp_path)
+    pets = pets_csv(tmp_path / "pets.csv", n=400)
+    status, _, err = call(
+        capsys,
+        "train",
+        "--data",
+        pets,
+        "--target",
+        "species",
+        "--layers",
+        "8",
+        "--epochs",
+        "5",
+        "--out",
+        "run",
+    )
+    assert status == 0, err
+    model = tmp_path / "run" / "model.safetensors"
+    network = cr.load(model)
+    assert network.metadata["data"]["fingerprint"] == fingerprint(str(pets))
+    _, y, rows = held_out(network, str(pets))
+    assert rows == f"the 100 test rows of {pets}" and len(y) == 100
+
+    extra = pets_csv(tmp_path / "more.csv", n=40, seed=9).read_text().splitlines()[1:]
+    with open(pets, "a") as f:
+        f.write("\n".join(extra) + "\n")
+    status, out, _ = call(capsys, "evaluate", model, "--data", pets)
+    assert status == 0 and f"all 440 rows of {pets}" in out
+    with pytest.raises(ValueError, match="read only when you name it: pass data="):
+        held_out(network)  # a model file never makes the library read a path by itself
+
+
+def _fashion_files(folder: Path, seed: int) -> Path:
+    """Small Fashion-MNIST files: 60 training and 20 test images, gzip-compressed IDX."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for name, n in (("train", 60), ("t10k", 20)):
+        write_idx(folder / f"{name}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(folder / f"{name}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8) % 10)
+    return folder
+
+
+def test_a_named_data_dir_is_used_or_refused_and_checked_by_fingerprint(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHAINRULE_DATA", str(_fashion_files(tmp_path / "elsewhere", seed=1)))
+    for folder, message in [
+        ("missing", "--data-dir missing does not exist"),
+        ("partial", "lacks"),
+    ]:
+        if folder == "partial":
+            _fashion_files(tmp_path / "partial", seed=2)
+            (tmp_path / "partial" / "t10k-labels-idx1-ubyte.gz").unlink()
+        status, _, err = call(capsys, "train", "--data", "fashion-mnist", "--data-dir", folder, "--out", "r")
+        assert message in one_error_line(status, err)
+        assert not (tmp_path / "r").exists()
+
+    mine = _fashion_files(tmp_path / "mine", seed=3)
+    args = ["--data", "fashion-mnist", "--data-dir", mine, "--layers", "4", "--epochs", "1", "--out", "r"]
+    status, _, err = call(capsys, "train", *args)
+    assert status == 0, err
+    model = tmp_path / "r" / "model.safetensors"
+    status, out, err = call(capsys, "evaluate", model, "--data-dir", mine)
+    assert status == 0 and "the 20 test rows of fashion-mnist" in out, err
+    other = _fashion_files(tmp_path / "other", seed=4)  # another copy: not the data it was trained on
+    status, _, err = call(capsys, "evaluate", model, "--data-dir", other)
+    line = one_error_line(status, err)
+    assert "differs from the data the model was trained on" in line and "--data" in line
