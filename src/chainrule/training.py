@@ -16,9 +16,10 @@ state of a fit in progress, with the guard and the checkpoints, is `chainrule.ru
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -183,6 +184,9 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int | str | timedelta | None = None,
     resume: bool = False,
+    sample_weight: Any = None,
+    penalty: Callable[[float], float] | None = None,
+    accuracy: bool = True,
 ) -> History:
     """Train ``network`` on (X, y) by backpropagation and gradient descent.
 
@@ -201,9 +205,17 @@ def fit(
     ``"10m"``, ``"1h"``, a `timedelta`), on SIGINT or SIGTERM (then `TrainingInterrupted` is
     raised) and at the end. ``resume=True`` continues the run saved there: with the same
     arguments it ends bit-identical to a run that was never interrupted.
+
+    ``sample_weight``: a weight s_n ≥ 0 per row, gathered into each batch as X and y are; each
+    batch's L is Σ_n s_n C^n (over Σ_n s_n for the mean), δ^(O)_n times s_n (`chainrule.losses`).
+    ``penalty``: a term R(θ) added to every batch's loss, ``penalty(scale)`` adding scale·∇R(θ)
+    to ``network.flat_grads`` and returning scale·R(θ) (`Network.train_step`; the scikit-learn
+    estimators' L2 is one). ``accuracy=False`` skips the running training accuracy (an argmax
+    per batch) when nobody reads it. The epoch's ``loss`` is the mean of the batches' L weighted
+    by their rows (with the mean reduction), as scikit-learn's ``loss_``.
     """
     return _fit(
-        _Local(network),
+        _Local(network, penalty, accuracy),
         X,
         y,
         epochs=epochs,
@@ -218,6 +230,7 @@ def fit(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        sample_weight=sample_weight,
     )
 
 
@@ -228,25 +241,31 @@ class _Local:
     root = True  # this process writes the checkpoints
     signals = True  # SIGINT and SIGTERM save and stop a checkpointed run
 
-    def __init__(self, network: Network) -> None:
+    def __init__(
+        self, network: Network, penalty: Callable[[float], float] | None = None, accuracy: bool = True
+    ) -> None:
         self.network = network
+        self.penalty, self.accuracy = penalty, accuracy
 
     def rows(self, X: Any, y: Any, what: str) -> tuple[Array, Array]:
         X = self.network.check_X(X)
         return X, self.network.check_y(y, len(X))
 
-    def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> Batches:
-        return Batches(X, y, batch_size, shuffle)
+    def batches(
+        self, X: Array, y: Array, batch_size: int | None, shuffle: bool, s: Array | None = None
+    ) -> Batches:
+        return Batches(X, y, batch_size, shuffle, s)
 
     def step(self, batch: tuple[Array, ...], index: int) -> tuple[float, float, int, int]:
-        """(L of the batch, Σ_n C^n, correctly classified rows, rows), ∇L in flat_grads.
+        """(L of the batch, L / scale(rows), correctly classified rows, rows), ∇L in flat_grads;
+        L / scale(rows) is Σ_n C^n without weights or penalty. A batch is (X, y) or (X, y, s).
         ``index``, the number of steps before this one, is not needed here (the distributed
         trainer derives each rank's dropout masks from it)."""
         network = self.network
-        Xb, yb = batch
-        value = network.train_step(Xb, yb)
+        Xb, yb, *s = batch
+        value = network.train_step(Xb, yb, s[0] if s else None, self.penalty)
         loss, n = network.loss, len(yb)
-        correct = loss.correct(network.output.a, yb) if loss.classifier else 0
+        correct = loss.correct(network.output.a, yb) if loss.classifier and self.accuracy else 0
         return value, value / loss.scale(n), correct, n
 
     def evaluate(self, X: Array, y: Array) -> dict[str, float]:
@@ -274,6 +293,7 @@ def _fit(
     checkpoint: str | os.PathLike[str] | None,
     checkpoint_every: int | str | timedelta | None,
     resume: bool,
+    sample_weight: Any = None,
 ) -> History:
     """The one training loop of `fit` and `chainrule.distributed.fit`; ``how`` (`_Local`, or
     the distributed one) reads the rows, makes the batches and computes each batch's ∇L."""
@@ -296,6 +316,7 @@ def _fit(
     every = parse_interval(checkpoint_every)
     opt = make_optimizer(optimizer, lr)
     X, y = how.rows(X, y, "X")
+    s = None if sample_weight is None else _row_weights(sample_weight, len(X), network.dtype)
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
@@ -307,7 +328,7 @@ def _fit(
             early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         )
 
-    batches = how.batches(X, y, batch_size, shuffle)
+    batches = how.batches(X, y, batch_size, shuffle, *([] if s is None else [s]))
     opt.bind(network)
     history = History()
     for cb in callbacks:
@@ -317,6 +338,10 @@ def _fit(
         # early stopping with its settings, any other callback by its class
         names = [repr(cb) if isinstance(cb, EarlyStopping) else type(cb).__name__ for cb in callbacks]
         settings = fingerprint(how, X, y, val, batch_size, shuffle, opt, clip_norm, names)
+        penalty = getattr(how, "penalty", None)
+        if s is not None or penalty is not None:  # only then, so that older runs still resume
+            settings["sample_weight"] = None if s is None else hashlib.sha256(s.data).hexdigest()
+            settings["penalty"] = repr(penalty)
         run.checkpoint_to(Path(checkpoint), every, settings, resume, epochs)
     logs: dict[str, float] = {}
     run.signals = Signals(how.signals) if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
@@ -361,6 +386,21 @@ def _train_epoch(
             cb.on_batch_end(batch, {"loss": total * loss.scale(seen), "samples": seen})
         run.after_batch(batch + 1, total, correct, seen)
     logs = {"loss": total * loss.scale(seen)}
-    if loss.classifier:
+    if loss.classifier and getattr(how, "accuracy", True):
         logs["accuracy"] = correct / seen
     return logs
+
+
+def _row_weights(sample_weight: Any, n: int, dtype: np.dtype) -> Array:
+    """``sample_weight`` as the network's dtype, one finite weight ≥ 0 per row, not all zero."""
+    s = np.asarray(sample_weight)
+    if s.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numbers, got an array of {s.dtype}")
+    s = np.ascontiguousarray(s, dtype=dtype)
+    if s.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per row of X, got {s.shape}")
+    if not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError("sample_weight must be finite and ≥ 0")
+    if not s.any():
+        raise ValueError("sample_weight is zero for every row: give some rows a positive weight")
+    return s
