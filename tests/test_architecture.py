@@ -25,6 +25,7 @@ LAYER = {
         0,
     ),
     "training": 1,
+    "stopping": 1,
     "batches": 1,
     "run": 1,
     "checkpoint": 1,
