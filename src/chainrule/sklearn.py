@@ -22,8 +22,7 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,14 +39,16 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chainrule.activations import Activation
 from chainrule.base import Array
 from chainrule.data import standardize
 from chainrule.io import load as load_network
 from chainrule.io import save as save_network
-from chainrule.losses import Loss
 from chainrule.network import Network, as_dtype
 from chainrule.optimizers import SGD, Adam, Optimizer
+from chainrule.run import DivergenceError
+from chainrule.schedules import InverseScaling
+from chainrule.stopping import Plateau
+from chainrule.training import Callback, fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -100,78 +101,29 @@ _RULES: dict[str, tuple[Any, str]] = {
 }
 
 
-# ----------------------------------------------------------------------------- sample weights
-def _row_losses(loss: Loss, out: Activation, y: Array) -> Array:
-    """C^n of every row of the last forward pass (the core's losses give only the sum Σ_n C^n)."""
-    z = out.z
-    if loss.name == "cross_entropy":  # log Σ_j e^(z_j) − z_y
-        if y.ndim == 1:
-            return out.log_sum_exp - z[np.arange(len(y)), y]
-        return out.log_sum_exp * y.sum(axis=1) - np.einsum("ij,ij->i", y, z)
-    if loss.name == "binary_cross_entropy":  # Σ_k softplus(z_k) − y_k z_k
-        return (np.logaddexp(0, z) - y * z).sum(axis=1)
-    r = out.a - y  # ½ Σ_k (a_k − y_k)²
-    return 0.5 * np.einsum("ij,ij->i", r, r)
-
-
-class _SampleWeighted(Loss):
-    """The network's loss with C^n ← s_n C^n. A loss is a sum over rows, so its δ^(O) is scaled
-    row by row the same way: δ^(O)_n ← s_n δ^(O)_n. With the mean reduction and
-    s_n = N w_n / Σ_m w_m this is scikit-learn's weighted mean Σ_n w_n C^n / Σ_n w_n."""
-
-    def __init__(self, base: Loss) -> None:
-        super().__init__(base.reduction)
-        self.base = base
-        self.name, self.output, self.classifier = base.name, base.output, base.classifier  # type: ignore[misc]
-        self.s: Array = np.ones(0)
-
-    def total(self, out: Activation, y: Array) -> float:
-        return float(self.s @ _row_losses(self.base, out, y))
-
-    def delta(self, out: Activation, y: Array) -> Array:
-        d = self.base.delta(out, y)
-        d *= self.s[:, None]
-        return d
-
-    def predict(self, a: Array) -> Array:
-        return self.base.predict(a)
-
-
-@contextmanager
-def _sample_weighted(network: Network, weighted: bool) -> Iterator[_SampleWeighted | None]:
-    """Train ``network`` on the weighted loss inside the block (its own loss comes back after)."""
-    if not weighted:
-        yield None
-        return
-    base = network.loss
-    network.loss = _SampleWeighted(base)
-    try:
-        yield network.loss
-    finally:
-        network.loss = base
-
-
 class _L2:
-    """scikit-learn's penalty α/(2n)·Σ‖W‖² on the weights (not the biases), and its gradient α W / n,
-    added to the gradients of the weights. It works on each W and its ∂L/∂W (views into the flat
-    arrays) with BLAS: ‖W‖² in one pass (dot) and ∂L/∂W += (α/n) W in another (axpy, in place), so
-    no mask over all parameters, no scratch array and no copy of θ."""
+    """scikit-learn's penalty R(θ) = α/2·Σ_l ‖W^(l)‖² on the weights (not the biases), a penalty
+    of `Network.train_step`: with scale = 1/n (n = the batch's rows or Σ_n w_n) it adds α/(2n)·Σ‖W‖²
+    to L and α W / n to ∂L/∂W. It works on each W and its ∂L/∂W (views into the flat arrays) with
+    BLAS: ‖W‖² in one pass (dot) and ∂L/∂W += (α/n) W in another (axpy, in place), so no mask
+    over all parameters, no scratch array and no copy of θ."""
 
     def __init__(self, network: Network, alpha: float) -> None:
         self.alpha = alpha
         self.weights = [(level.W.ravel(), level.dW.ravel()) for level in network.levels]
         self.axpy = get_blas_funcs("axpy", dtype=network.dtype)  # y ← a x + y
 
-    def __call__(self, n: float) -> float:
-        """Add α W / n to ∂L/∂W; return α/(2n)·Σ‖W‖²."""
-        if not self.alpha:
-            return 0.0
-        c = self.alpha / n
+    def __call__(self, scale: float) -> float:
+        """Add scale·α W to ∂L/∂W; return scale·α/2·Σ‖W‖²."""
+        c = self.alpha * scale
         squares = 0.0
         for W, dW in self.weights:
             squares += float(np.dot(W, W))  # ‖W‖²
             self.axpy(W, dW, a=c)  # ∂L/∂W += (α/n) W
         return 0.5 * c * squares
+
+    def __repr__(self) -> str:
+        return f"L2(alpha={self.alpha})"
 
 
 # ----------------------------------------------------------------------------- the estimators
@@ -214,6 +166,31 @@ class _ProgressBar:
         """A line above the bar."""
         if self.progress is not None:
             self.progress.console.print(message, markup=False, soft_wrap=True)
+
+
+class _Epochs(Callback):
+    """The estimator's part of every epoch of `chainrule.fit`: with early stopping, the validation
+    score (accuracy or R², as scikit-learn's ``score``) and loss, weighted, put in the logs for
+    `Plateau` as ``val_score``; the progress bar."""
+
+    def __init__(
+        self, est: _BaseMLP, val: tuple[Array, Array, Array | None] | None, bar: _ProgressBar
+    ) -> None:
+        self.est, self.val, self.bar = est, val, bar
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        figures = {"loss": f"{logs['loss']:.5g}"}
+        if self.val is not None:
+            X, Y, w = self.val
+            net = self.est.network_
+            a = net._forward(X)
+            s = None if w is None else w.astype(net.dtype)
+            logs["val_score"] = score = self.est._score_output(a, Y, w)
+            logs["val_loss"] = val_loss = net.loss.value(net.output, Y, s)
+            self.est.validation_scores_.append(score)  # type: ignore[union-attr]
+            self.est.validation_loss_curve_.append(val_loss)  # type: ignore[union-attr]
+            figures.update(val_score=f"{score:.5g}", val_loss=f"{val_loss:.5g}")
+        self.bar.update(figures)
 
 
 class _BaseMLP(BaseEstimator):
@@ -375,11 +352,10 @@ class _BaseMLP(BaseEstimator):
         net = self.network_
         net.metadata = self._metadata()
         Y = net.check_y(Y, len(X))
-        with _sample_weighted(net, sw is not None):
-            if self.solver == "lbfgs":
-                self._fit_lbfgs(X, Y, sw)
-            else:
-                self._fit_stochastic(X, Y, sw, codes, incremental)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sw)
+        else:
+            self._fit_stochastic(X, Y, sw, codes, incremental)
         if not np.isfinite(net.flat_params).all():
             raise ValueError(
                 "the solver produced non-finite weights: scale the inputs (e.g. StandardScaler) "
@@ -424,27 +400,17 @@ class _BaseMLP(BaseEstimator):
             nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
         )
 
-    def _objective(self, X: Array, Y: Array, w: Array | None, l2: _L2) -> float:
-        """L(θ) on a batch (module docstring), leaving ∇L(θ) in ``network_.flat_grads``."""
-        net = self.network_
-        n = float(len(X))
-        if w is not None:  # the loss is the _SampleWeighted one: s_n = N w_n / Σ w
-            n = float(w.sum())
-            net.loss.s = (w * (len(w) / n)).astype(net.dtype)  # type: ignore[attr-defined]
-        return net.train_step(X, Y) + l2(n)
-
     def _fit_stochastic(
         self, X: Array, Y: Array, sw: Array | None, codes: Array | None, incremental: bool
     ) -> None:
-        """scikit-learn's epoch loop: mini-batches, its stopping rule (``tol``, ``n_iter_no_change``)
-        and learning-rate rules, on the core's train_step and optimiser step."""
+        """scikit-learn's epochs, through `chainrule.fit`: its batches, its L2 term (a penalty),
+        its weighted loss, its stopping and learning-rate rules (`Plateau`, `InverseScaling`)."""
         net = self.network_
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True: use fit")
         if not incremental or self._optimizer is None:
             self._optimizer = self._make_optimizer()
         opt = self._optimizer
-        opt.bind(net)
         val = None
         if self.early_stopping:
             X, Y, sw, val = self._validation_split(X, Y, sw, codes)
@@ -455,94 +421,73 @@ class _BaseMLP(BaseEstimator):
                 f"batch_size={size} is larger than the {n} training rows: it is clipped to {n}", stacklevel=4
             )
             size = n
-        arrays = [X, Y] if sw is None else [X, Y, sw]
-        gather = self.shuffle and size < n
-        buffers = [np.empty((size, *a.shape[1:]), dtype=a.dtype) for a in arrays] if gather else []
-        order = np.arange(n)
-        l2 = _L2(net, self.alpha)
-        bar = _ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose)
-        self.n_iter_ = 0
-        with bar:
-            for _ in range(self.max_iter):
-                if gather:
-                    net.rng.shuffle(order)
-                total = 0.0
-                for start in range(0, n, size):
-                    if gather:  # rows of a permutation, gathered into buffers made once
-                        rows = order[start : start + size]
-                        batch = [
-                            np.take(a, rows, axis=0, out=b[: len(rows)], mode="clip")
-                            for a, b in zip(arrays, buffers, strict=True)
-                        ]
-                    else:
-                        batch = [a[start : start + size] for a in arrays]
-                    w = batch[2] if sw is not None else None
-                    if w is not None and not w.any():
-                        continue  # a batch of zero weight has no gradient
-                    total += self._objective(batch[0], batch[1], w, l2) * len(batch[0])
-                    opt.step()
-                self.n_iter_ += 1
-                self.t_ += n
-                self.loss_ = total / n
-                self.loss_curve_.append(self.loss_)
-                if not math.isfinite(self.loss_):
-                    break  # diverged: _fit reports the non-finite weights
-                stop = self._end_of_epoch(val, bar)
-                if stop or incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                        "optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                        stacklevel=4,
-                    )
-        if self.early_stopping:
-            np.copyto(net.flat_params, self._best_params)
-
-    def _end_of_epoch(self, val: tuple[Array, Array, Array | None] | None, bar: _ProgressBar) -> bool:
-        """scikit-learn's rules after an epoch: track the best loss or validation score, update
-        the learning rate, and say whether to stop."""
-        net, opt, tol = self.network_, self._optimizer, self.tol
-        assert opt is not None
-        postfix = {"loss": f"{self.loss_:.5g}"}
-        if val is not None:
-            score, val_loss = self._validation(*val)
-            self.validation_scores_.append(score)  # type: ignore[union-attr]
-            self.validation_loss_curve_.append(val_loss)  # type: ignore[union-attr]
-            postfix.update(val_score=f"{score:.5g}", val_loss=f"{val_loss:.5g}")
-            worse = score < self.best_validation_score_ + tol
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = net.flat_params.copy()
+        sgd = isinstance(opt, SGD)
+        if sgd and self.learning_rate == "invscaling":  # η₀ / (t + 1)^power_t, t = samples seen
+            opt.schedule = InverseScaling(self.learning_rate_init, self.power_t, n, self.t_)
+        es = val is not None
+        plateau = Plateau(
+            "val_score" if es else "loss",
+            tol=self.tol,
+            patience=self.n_iter_no_change,
+            mode="max" if es else "min",
+            optimizer=opt,
+            factor=0.2 if sgd and self.learning_rate == "adaptive" else None,
+            restore_best_weights=es,
+        )
+        best = self.best_validation_score_ if es else self.best_loss_
+        if best is not None:  # None: a warm start that switches early stopping on or off
+            plateau.best = best
+        plateau.stalls = self._no_improvement_count
+        epochs = 1 if incremental else self.max_iter
+        with _ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose) as bar:
+            plateau.say = bar.write if self.verbose else None
+            try:
+                history = fit(
+                    net,
+                    X,
+                    Y,
+                    epochs=epochs,
+                    batch_size=size,
+                    optimizer=opt,
+                    shuffle=self.shuffle,
+                    callbacks=[_Epochs(self, val, bar), plateau],
+                    sample_weight=sw,
+                    penalty=_L2(net, self.alpha) if self.alpha else None,
+                    accuracy=False,
+                )
+            except DivergenceError as e:
+                raise ValueError(
+                    "the solver produced non-finite values: scale the inputs (e.g. StandardScaler) "
+                    "or lower learning_rate_init"
+                ) from e
+        self.n_iter_ = history.epochs
+        self.t_ += n * history.epochs
+        self.loss_curve_ += history["loss"]
+        self.loss_ = self.loss_curve_[-1]
+        self._no_improvement_count = plateau.stalls
+        if es:
+            self.best_validation_score_ = plateau.best
         else:
-            worse = self.loss_ > self.best_loss_ - tol
-            self.best_loss_ = min(self.best_loss_, self.loss_)
-        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
-        bar.update(postfix)
-        if isinstance(opt, SGD) and self.learning_rate == "invscaling":
-            opt.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-        if self._no_improvement_count <= self.n_iter_no_change:
-            return False
-        what = "Validation score" if val is not None else "Training loss"
-        msg = f"{what} did not improve more than tol={tol} for {self.n_iter_no_change} consecutive epochs."
-        if isinstance(opt, SGD) and self.learning_rate == "adaptive" and opt.lr > 1e-6:
-            opt.lr /= 5.0
-            self._no_improvement_count = 0
-            if self.verbose:
-                bar.write(f"{msg} Setting learning rate to {opt.lr:f}")
-            return False
-        if self.verbose:
-            bar.write(f"{msg} Stopping.")
-        return True
+            self.best_loss_ = plateau.best
+        if not incremental and history.epochs == self.max_iter and not history.stopped_early:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _validation_split(
         self, X: Array, Y: Array, sw: Array | None, codes: Array | None
     ) -> tuple[Array, Array, Array | None, tuple[Array, Array, Array | None]]:
-        stratify = codes if self._is_classifier and codes is not None else None
+        """scikit-learn's split: stratified by class only with one output (binary labels)."""
+        binary = codes is not None and self.network_.n_outputs == 1
         arrays = [X, Y] if sw is None else [X, Y, sw]
         parts = train_test_split(
-            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=codes if binary else None,
         )
         train, test = parts[0::2], parts[1::2]
         if len(test[0]) < 2:
@@ -550,27 +495,21 @@ class _BaseMLP(BaseEstimator):
                 "The validation set is too small: increase validation_fraction or give more rows"
             )
         w_train, w_val = (train[2], test[2]) if sw is not None else (None, None)
-        self._best_params = self.network_.flat_params.copy()
         if self.validation_scores_ is None:  # warm start of a fit that had no early stopping
             self.validation_scores_, self.validation_loss_curve_ = [], []
             self.best_validation_score_ = -math.inf
         return train[0], train[1], w_train, (test[0], test[1], w_val)
 
-    def _validation(self, X: Array, Y: Array, w: Array | None) -> tuple[float, float]:
-        """The validation score (accuracy or R², as scikit-learn) and the validation loss."""
-        net = self.network_
-        a = net.forward(X)
-        val_loss = float(np.average(_row_losses(net.loss, net.output, Y), weights=w))
-        return self._score_output(a, Y, w), val_loss
-
     def _fit_lbfgs(self, X: Array, Y: Array, sw: Array | None) -> None:
-        """L-BFGS on the full-batch L(θ) and ∇L(θ), through scipy.optimize.minimize."""
+        """L-BFGS on the full-batch L(θ) and ∇L(θ) of `Network.train_step` (the weighted loss
+        and the L2 penalty of the stochastic solvers), through scipy.optimize.minimize."""
         net = self.network_
-        l2 = _L2(net, self.alpha)
+        l2 = _L2(net, self.alpha) if self.alpha else None
+        s = None if sw is None else sw.astype(net.dtype)
 
         def loss_and_grad(theta: Array) -> tuple[float, Array]:
             net.flat_params[...] = theta
-            value = self._objective(X, Y, sw, l2)
+            value = net.train_step(X, Y, s, l2)
             return value, net.flat_grads.astype(np.float64)
 
         self.loss_curve_ = []
