@@ -324,6 +324,7 @@ class _BaseMLP(BaseEstimator):
             order="C",
             multi_output=True,
             y_numeric=not self._is_classifier,
+            ensure_all_finite=False,  # the network's check_X, a faster pass, finds NaN and inf
         )
         sw = None if sample_weight is None else self._sample_weight(sample_weight, len(X))
         Y, loss, codes, sw = self._targets(y, first, classes, sw, dtype)
@@ -352,10 +353,17 @@ class _BaseMLP(BaseEstimator):
         net = self.network_
         net.metadata = self._metadata()
         Y = net.check_y(Y, len(X))
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sw)
-        else:
-            self._fit_stochastic(X, Y, sw, codes, incremental)
+        try:
+            if self.solver == "lbfgs" or self.early_stopping:
+                X = net.check_X(X)  # NaN or inf (chainrule.fit checks X itself)
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sw)
+            else:
+                self._fit_stochastic(X, Y, sw, codes, incremental)
+        except ValueError:
+            if first:  # a first fit that failed leaves no fitted network behind
+                del self.network_
+            raise
         if not np.isfinite(net.flat_params).all():
             raise ValueError(
                 "the solver produced non-finite weights: scale the inputs (e.g. StandardScaler) "
