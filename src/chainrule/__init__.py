@@ -19,7 +19,8 @@ from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Loss, SquaredErro
 from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer
 from chainrule.run import DivergenceError, TrainingInterrupted
-from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay
+from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, InverseScaling, Schedule, StepDecay
+from chainrule.stopping import Plateau
 from chainrule.training import Callback, EarlyStopping, History, fit
 
 __version__ = "0.1.0"
@@ -42,12 +43,14 @@ __all__ = [
     "GradcheckResult",
     "History",
     "Identity",
+    "InverseScaling",
     "Layer",
     "LeakyReLU",
     "Loss",
     "ModelFileError",
     "Network",
     "Optimizer",
+    "Plateau",
     "ReLU",
     "Schedule",
     "Sigmoid",
