@@ -430,3 +430,17 @@ def test_inverse_scaling_counts_the_samples_seen():
     assert InverseScaling(0.1, 0.5, rows=100)(0) == 0.1
     with pytest.raises(ValueError, match="rows"):
         InverseScaling(0.1, 0.5, rows=0)
+
+
+@pytest.mark.parametrize("check_gradients", [True, False])
+def test_divergence_without_the_gradient_check_still_keeps_good_weights(check_gradients):
+    """check_gradients=False checks each batch's loss only: the blow-up is found a batch later
+    (or at the end of the epoch), and the weights go back to the start of that epoch."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)) * 1e3, rng.normal(size=64) * 1e3
+    net = cr.Network.from_sizes([3, 8, 1], "relu", loss="squared_error", seed=0)
+    with pytest.raises(cr.DivergenceError, match="diverged in epoch"):
+        cr.fit(net, X, y, epochs=20, batch_size=16, lr=1.0, check_gradients=check_gradients)
+    assert np.isfinite(net.flat_params).all()
+    with pytest.raises(ValueError, match="clip_norm needs check_gradients"):
+        cr.fit(net, X, y, epochs=1, clip_norm=1.0, check_gradients=False)

@@ -462,6 +462,7 @@ class _BaseMLP(BaseEstimator):
                     sample_weight=sw,
                     penalty=_L2(net, self.alpha) if self.alpha else None,
                     accuracy=False,
+                    check_gradients=False,  # scikit-learn checks nothing per batch; the loss suffices
                 )
             except DivergenceError as e:
                 raise ValueError(

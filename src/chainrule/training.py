@@ -187,6 +187,7 @@ def fit(
     sample_weight: Any = None,
     penalty: Callable[[float], float] | None = None,
     accuracy: bool = True,
+    check_gradients: bool = True,
 ) -> History:
     """Train ``network`` on (X, y) by backpropagation and gradient descent.
 
@@ -211,7 +212,10 @@ def fit(
     ``penalty``: a term R(θ) added to every batch's loss, ``penalty(scale)`` adding scale·∇R(θ)
     to ``network.flat_grads`` and returning scale·R(θ) (`Network.train_step`; the scikit-learn
     estimators' L2 is one). ``accuracy=False`` skips the running training accuracy (an argmax
-    per batch) when nobody reads it. The epoch's ``loss`` is the mean of the batches' L weighted
+    per batch) when nobody reads it; ``check_gradients=False`` has the guard check each batch's
+    loss but not ‖∇L‖ (a pass over ∇L per batch saved; no ``clip_norm``): a NaN or inf gradient
+    then shows in the next batch's loss, and the weights go back to the start of the epoch. The
+    epoch's ``loss`` is the mean of the batches' L weighted
     by their rows (with the mean reduction), as scikit-learn's ``loss_``.
     """
     return _fit(
@@ -231,6 +235,7 @@ def fit(
         checkpoint_every=checkpoint_every,
         resume=resume,
         sample_weight=sample_weight,
+        check_gradients=check_gradients,
     )
 
 
@@ -294,6 +299,7 @@ def _fit(
     checkpoint_every: int | str | timedelta | None,
     resume: bool,
     sample_weight: Any = None,
+    check_gradients: bool = True,
 ) -> History:
     """The one training loop of `fit` and `chainrule.distributed.fit`; ``how`` (`_Local`, or
     the distributed one) reads the rows, makes the batches and computes each batch's ∇L."""
@@ -311,6 +317,8 @@ def _fit(
         or clip_norm <= 0
     ):
         raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+    if clip_norm is not None and not check_gradients:
+        raise ValueError("clip_norm needs check_gradients=True: clipping is done by the gradient check")
     if checkpoint is None and (checkpoint_every is not None or resume):
         raise ValueError("checkpoint_every and resume need checkpoint=RUN_DIR, the run's directory")
     every = parse_interval(checkpoint_every)
@@ -350,8 +358,11 @@ def _fit(
             if run.stopped:
                 break
             opt.start_epoch(epoch)
-            logs = _train_epoch(how, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run)
-            if not math.isfinite(logs["loss"]):
+            logs = _train_epoch(
+                how, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run, check_gradients
+            )
+            unchecked = not check_gradients and not np.isfinite(network.flat_params).all()
+            if not math.isfinite(logs["loss"]) or unchecked:  # unchecked: the last step's gradient
                 raise run.diverged(logs["loss"])
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in how.evaluate(*val).items()})
@@ -369,6 +380,7 @@ def _train_epoch(
     batches: Iterator[tuple[Array, ...]],
     callbacks: list[Callback],
     run: Run,
+    check_gradients: bool = True,
 ) -> dict[str, float]:
     """One pass over the data (the rest of it, when resumed): per batch, forward, backward (and,
     with N processes, the Allreduce), the guard, θ ← θ − η∇L. Returns the epoch's mean (or
@@ -377,7 +389,10 @@ def _train_epoch(
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
     for batch, rows in enumerate(batches, start=run.pos.batch):
         value, sum_c, right, n = step(rows, run.pos.step)  # L, Σ_n C^n, right predictions, rows
-        run.guard(value)
+        if check_gradients:
+            run.guard(value)
+        elif not math.isfinite(value):
+            raise run.diverged(value)
         opt.step()
         total += sum_c
         seen += n
