@@ -34,6 +34,7 @@ LAYER = {
     "toys": 2,
     "onnx": 2,
     "sklearn": 3,
+    "sklearn_parts": 3,
     "data": 2,
     "cli": 3,
     "__init__": 3,

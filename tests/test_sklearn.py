@@ -108,7 +108,7 @@ def test_lbfgs_objective_gradient_matches_finite_differences(rng):
     est.fit(X, targets["multiclass"])
     net, w = est.network_, rng.uniform(0.5, 2, len(X))
     Y = net.check_y(targets["multiclass"], len(X))
-    from chainrule.sklearn import _L2
+    from chainrule.sklearn_parts import L2 as _L2
 
     l2 = _L2(net, est.alpha)
 
@@ -138,7 +138,7 @@ def test_l2_penalty_adds_alpha_w_over_n_in_place(dtype, rng):
     """The penalty's gradient lands in the network's own ∂L/∂W (BLAS axpy writes in place only
     for an array of its dtype: a silent copy would drop the penalty), the biases untouched."""
     from chainrule import Network
-    from chainrule.sklearn import _L2
+    from chainrule.sklearn_parts import L2 as _L2
 
     net = Network.from_sizes([5, 4, 3], dtype=dtype, seed=0)
     grads = rng.normal(size=net.flat_grads.shape).astype(dtype)
@@ -443,7 +443,7 @@ def test_score_with_labels_never_seen_counts_them_wrong_as_scikit_learn_does(rng
 def test_the_estimator_trains_through_chainrule_fit_bit_for_bit(rng):
     """An estimator's epochs are `chainrule.fit`'s: from the same network (weights and generator),
     with the same SGD, batches, row weights and L2 penalty, the same weights to the last bit."""
-    from chainrule.sklearn import _L2
+    from chainrule.sklearn_parts import L2 as _L2
 
     X, y = rng.normal(size=(90, 5)), rng.integers(0, 3, 90)
     sw = rng.uniform(0.5, 2, 90)

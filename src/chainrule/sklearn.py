@@ -19,16 +19,12 @@ by default), ``class_weight``, ``validation_loss_curve_``, a progress bar with `
 from __future__ import annotations
 
 import math
-import numbers
-import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.optimize
-from scipy.linalg import get_blas_funcs
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -41,159 +37,28 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chainrule.base import Array
 from chainrule.data import standardize
-from chainrule.io import load as load_network
-from chainrule.io import save as save_network
 from chainrule.network import Network, as_dtype
 from chainrule.optimizers import SGD, Adam, Optimizer
 from chainrule.run import DivergenceError
 from chainrule.schedules import InverseScaling
+from chainrule.sklearn_parts import (
+    HIDDEN_ACTIVATIONS,
+    L2,
+    RULES,
+    SKLEARN_NAME,
+    Epochs,
+    ModelFiles,
+    ProgressBar,
+    is_int,
+    is_real,
+)
 from chainrule.stopping import Plateau
-from chainrule.training import Callback, fit
+from chainrule.training import fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "sigmoid")
-_SKLEARN_NAME = {"sigmoid": "logistic"}  # out_activation_ uses scikit-learn's names
 
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) and math.isfinite(v)
-
-
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool | np.bool_)
-
-
-# Every scalar parameter: (test, what it must be). Checked in one place, `_check_params`.
-_RULES: dict[str, tuple[Any, str]] = {
-    "solver": (lambda v: v in ("sgd", "adam", "lbfgs"), "'sgd', 'adam' or 'lbfgs'"),
-    "alpha": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
-    "batch_size": (lambda v: v == "auto" or (_is_int(v) and v >= 1), "'auto' or an integer ≥ 1"),
-    "learning_rate": (
-        lambda v: v in ("constant", "invscaling", "adaptive"),
-        "'constant', 'invscaling' or 'adaptive'",
-    ),
-    "learning_rate_init": (lambda v: _is_real(v) and v > 0, "a number > 0"),
-    "power_t": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
-    "max_iter": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
-    "shuffle": (_is_bool, "True or False"),
-    "tol": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
-    "verbose": (lambda v: _is_bool(v) or (_is_int(v) and v >= 0), "True, False or an integer ≥ 0"),
-    "warm_start": (_is_bool, "True or False"),
-    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "nesterovs_momentum": (_is_bool, "True or False"),
-    "early_stopping": (_is_bool, "True or False"),
-    "validation_fraction": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
-    "beta_1": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "beta_2": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "epsilon": (lambda v: _is_real(v) and v > 0, "a number > 0"),
-    "n_iter_no_change": (lambda v: (_is_int(v) and v >= 1) or v == math.inf, "an integer ≥ 1 or inf"),
-    "max_fun": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
-    "dtype": (lambda v: str(v) in ("float32", "float64"), "'float32' or 'float64'"),
-    "class_weight": (
-        lambda v: v is None or v == "balanced" or isinstance(v, dict),
-        "None, 'balanced' or a dict {label: weight}",
-    ),
-}
-
-
-class _L2:
-    """scikit-learn's penalty R(θ) = α/2·Σ_l ‖W^(l)‖² on the weights (not the biases), a penalty
-    of `Network.train_step`: with scale = 1/n (n = the batch's rows or Σ_n w_n) it adds α/(2n)·Σ‖W‖²
-    to L and α W / n to ∂L/∂W. It works on each W and its ∂L/∂W (views into the flat arrays) with
-    BLAS: ‖W‖² in one pass (dot) and ∂L/∂W += (α/n) W in another (axpy, in place), so no mask
-    over all parameters, no scratch array and no copy of θ."""
-
-    def __init__(self, network: Network, alpha: float) -> None:
-        self.alpha = alpha
-        self.weights = [(level.W.ravel(), level.dW.ravel()) for level in network.levels]
-        self.axpy = get_blas_funcs("axpy", dtype=network.dtype)  # y ← a x + y
-
-    def __call__(self, scale: float) -> float:
-        """Add scale·α W to ∂L/∂W; return scale·α/2·Σ‖W‖²."""
-        c = self.alpha * scale
-        squares = 0.0
-        for W, dW in self.weights:
-            squares += float(np.dot(W, W))  # ‖W‖²
-            self.axpy(W, dW, a=c)  # ∂L/∂W += (α/n) W
-        return 0.5 * c * squares
-
-    def __repr__(self) -> str:
-        return f"L2(alpha={self.alpha})"
-
-
-# ----------------------------------------------------------------------------- the estimators
-class _ProgressBar:
-    """With ``verbose=True``, a Rich progress bar on stderr (as the command line's): iterations
-    done, the last loss and validation figures, the time; otherwise nothing at all."""
-
-    def __init__(self, name: str, total: int, unit: str, enabled: bool) -> None:
-        self.progress: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn(name),
-                BarColumn(bar_width=20),
-                MofNCompleteColumn(),
-                TextColumn(unit + "  {task.fields[figures]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True, highlight=False),
-            )
-            self.task = self.progress.add_task(name, total=total, figures="")
-
-    def __enter__(self) -> _ProgressBar:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, figures: dict[str, str]) -> None:
-        """One more iteration done, with its figures (loss, val_score, ...)."""
-        if self.progress is not None:
-            text = "  ".join(f"{k} {v}" for k, v in figures.items())
-            self.progress.update(self.task, advance=1, figures=text)
-
-    def write(self, message: str) -> None:
-        """A line above the bar."""
-        if self.progress is not None:
-            self.progress.console.print(message, markup=False, soft_wrap=True)
-
-
-class _Epochs(Callback):
-    """The estimator's part of every epoch of `chainrule.fit`: with early stopping, the validation
-    score (accuracy or R², as scikit-learn's ``score``) and loss, weighted, put in the logs for
-    `Plateau` as ``val_score``; the progress bar."""
-
-    def __init__(
-        self, est: _BaseMLP, val: tuple[Array, Array, Array | None] | None, bar: _ProgressBar
-    ) -> None:
-        self.est, self.val, self.bar = est, val, bar
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        figures = {"loss": f"{logs['loss']:.5g}"}
-        if self.val is not None:
-            X, Y, w = self.val
-            net = self.est.network_
-            a = net._forward(X)
-            s = None if w is None else w.astype(net.dtype)
-            logs["val_score"] = score = self.est._score_output(a, Y, w)
-            logs["val_loss"] = val_loss = net.loss.value(net.output, Y, s)
-            self.est.validation_scores_.append(score)  # type: ignore[union-attr]
-            self.est.validation_loss_curve_.append(val_loss)  # type: ignore[union-attr]
-            figures.update(val_score=f"{score:.5g}", val_loss=f"{val_loss:.5g}")
-        self.bar.update(figures)
-
-
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(ModelFiles, BaseEstimator):
     """What `MLPClassifier` and `MLPRegressor` share: parameters, the training loops, files."""
 
     _is_classifier: ClassVar[bool] = False
@@ -258,17 +123,17 @@ class _BaseMLP(BaseEstimator):
         """Check every parameter; return the hidden sizes, activations and dropouts, one per layer."""
         name = type(self).__name__
         params = self.get_params(deep=False)
-        for key, (ok, what) in _RULES.items():
+        for key, (ok, what) in RULES.items():
             if key in params and not ok(params[key]):
                 raise ValueError(f"{name}: {key} must be {what}, got {params[key]!r}")
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if _is_int(sizes) else sizes
+        sizes = [sizes] if is_int(sizes) else sizes
         if isinstance(sizes, str) or not isinstance(sizes, Sequence | np.ndarray):
             raise ValueError(
                 f"{name}: hidden_layer_sizes must be an integer or a list of integers, got {sizes!r}"
             )
         sizes = list(sizes)
-        if not all(_is_int(s) and s >= 1 for s in sizes):
+        if not all(is_int(s) and s >= 1 for s in sizes):
             raise ValueError(
                 f"{name}: hidden_layer_sizes must be integers ≥ 1, got {self.hidden_layer_sizes!r}"
             )
@@ -279,8 +144,8 @@ class _BaseMLP(BaseEstimator):
                 f"{name}: activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, or a list of "
                 f"them with one per hidden layer ({n}), got {self.activation!r}"
             )
-        drops = [self.dropout] * n if _is_real(self.dropout) else list(self.dropout)
-        if len(drops) != n or not all(_is_real(p) and 0 <= p < 1 for p in drops):
+        drops = [self.dropout] * n if is_real(self.dropout) else list(self.dropout)
+        if len(drops) != n or not all(is_real(p) and 0 <= p < 1 for p in drops):
             raise ValueError(
                 f"{name}: dropout must be a number in [0, 1), or a list of them with one per hidden "
                 f"layer ({n}), got {self.dropout!r}"
@@ -387,7 +252,7 @@ class _BaseMLP(BaseEstimator):
         net = self.network_
         self.n_layers_ = n_hidden + 2
         self.n_outputs_ = net.n_outputs
-        self.out_activation_ = _SKLEARN_NAME.get(net.output.name, net.output.name)
+        self.out_activation_ = SKLEARN_NAME.get(net.output.name, net.output.name)
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_: list[float] = []
@@ -447,7 +312,7 @@ class _BaseMLP(BaseEstimator):
             plateau.best = best
         plateau.stalls = self._no_improvement_count
         epochs = 1 if incremental else self.max_iter
-        with _ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose) as bar:
+        with ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose) as bar:
             plateau.say = bar.write if self.verbose else None
             try:
                 history = fit(
@@ -458,9 +323,9 @@ class _BaseMLP(BaseEstimator):
                     batch_size=size,
                     optimizer=opt,
                     shuffle=self.shuffle,
-                    callbacks=[_Epochs(self, val, bar), plateau],
+                    callbacks=[Epochs(self, val, bar), plateau],
                     sample_weight=sw,
-                    penalty=_L2(net, self.alpha) if self.alpha else None,
+                    penalty=L2(net, self.alpha) if self.alpha else None,
                     accuracy=False,
                     check_gradients=False,  # scikit-learn checks nothing per batch; the loss suffices
                 )
@@ -513,7 +378,7 @@ class _BaseMLP(BaseEstimator):
         """L-BFGS on the full-batch L(θ) and ∇L(θ) of `Network.train_step` (the weighted loss
         and the L2 penalty of the stochastic solvers), through scipy.optimize.minimize."""
         net = self.network_
-        l2 = _L2(net, self.alpha) if self.alpha else None
+        l2 = L2(net, self.alpha) if self.alpha else None
         s = None if sw is None else sw.astype(net.dtype)
 
         def loss_and_grad(theta: Array) -> tuple[float, Array]:
@@ -522,7 +387,7 @@ class _BaseMLP(BaseEstimator):
             return value, net.flat_grads.astype(np.float64)
 
         self.loss_curve_ = []
-        with _ProgressBar(type(self).__name__, self.max_iter, "iterations", self.verbose) as bar:
+        with ProgressBar(type(self).__name__, self.max_iter, "iterations", self.verbose) as bar:
 
             def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
                 self.loss_curve_.append(float(intermediate_result.fun))
@@ -586,102 +451,11 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return [level.b for level in self.network_.levels]
 
-    # ------------------------------------------------------------------------- files and pickles
-    _FITTED = (
-        "n_iter_",
-        "t_",
-        "loss_",
-        "best_loss_",
-        "loss_curve_",
-        "validation_scores_",
-        "best_validation_score_",
-        "validation_loss_curve_",
-    )
-
-    def _metadata(self) -> dict[str, Any]:
-        """The project's model-file metadata: task, classes, feature names."""
-        meta: dict[str, Any] = {}
-        if self._is_classifier:
-            multilabel = self.network_.loss.name == "binary_cross_entropy" and self.network_.n_outputs > 1
-            meta["task"] = "multilabel" if multilabel else "classification"
-            meta["classes"] = self.classes_.tolist()
-        else:
-            meta["task"] = "regression"
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names"] = [str(f) for f in self.feature_names_in_]
-        return meta
-
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write the fitted estimator to a chainrule model file (safetensors: no pickle)."""
-        check_is_fitted(self)
-        params = {k: _jsonable(v) for k, v in self.get_params(deep=False).items()}
-        fitted = {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
-        net = self.network_
-        net.metadata = {
-            **self._metadata(),
-            "sklearn": {"estimator": type(self).__name__, "params": params, "fitted": fitted},
-        }
-        return save_network(net, path, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Any:
-        """A fitted estimator from a model file written by `save` (or by any chainrule trainer)."""
-        net = load_network(path)
-        if net.loss.classifier != cls._is_classifier:
-            other = "MLPClassifier" if net.loss.classifier else "MLPRegressor"
-            raise ValueError(f"{path} holds a {net.loss.name} network: load it with {other}.load")
-        info = net.metadata.get("sklearn", {})
-        params = dict(info.get("params", {}))
-        if not params:  # a network trained elsewhere: read the architecture off its layers
-            hidden = net.levels[:-1]
-            acts = [
-                _SKLEARN_NAME.get(lv.activation.name, lv.activation.name) if lv.activation else "identity"
-                for lv in hidden
-            ]
-            drops = [lv.dropout.p if lv.dropout else 0.0 for lv in hidden]
-            params = {
-                "hidden_layer_sizes": [lv.dense.n_out for lv in hidden],
-                "activation": acts[0] if len(set(acts)) == 1 else acts,
-                "dropout": drops[0] if len(set(drops)) == 1 else drops,
-                "dtype": net.dtype.name,
-            }
-        if isinstance(params.get("class_weight"), list):
-            params["class_weight"] = {k: v for k, v in params["class_weight"]}
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        est = cls(**params)
-        est.network_ = net
-        est.n_features_in_ = net.n_features
-        if "feature_names" in net.metadata:
-            est.feature_names_in_ = np.asarray(net.metadata["feature_names"], dtype=object)
-        if cls._is_classifier:
-            classes = net.metadata.get("classes", list(range(max(net.n_outputs, 2))))
-            est.classes_ = np.asarray(classes)
-        est._reset_fitted(len(net.levels) - 1)
-        for k, v in info.get("fitted", {}).items():
-            if k in cls._FITTED:
-                setattr(est, k, v)
-        return est
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.transformer_tags = TransformerTags(preserves_dtype=[str(self.dtype)])
         return tags
-
-
-def _jsonable(value: Any) -> Any:
-    """A parameter or fitted attribute as JSON (tuples as lists, numpy scalars as numbers)."""
-    if isinstance(value, dict):
-        return [[_jsonable(k), _jsonable(v)] for k, v in value.items()]
-    if isinstance(value, tuple | list | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.random.RandomState):
-        return None  # a generator's state is not a setting
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else value
-    return value
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
