@@ -215,8 +215,9 @@ def fit(
     per batch) when nobody reads it; ``check_gradients=False`` has the guard check each batch's
     loss but not ‖∇L‖ (a pass over ∇L per batch saved; no ``clip_norm``): a NaN or inf gradient
     then shows in the next batch's loss, and the weights go back to the start of the epoch. The
-    epoch's ``loss`` is the mean of the batches' L weighted
-    by their rows (with the mean reduction), as scikit-learn's ``loss_``.
+    epoch's ``loss`` is the mean of the batches' L weighted by their rows (with the mean
+    reduction), as scikit-learn's ``loss_``. A checkpointed run keeps a digest of the weights
+    and the penalty's repr, which a resumed run must match.
     """
     return _fit(
         _Local(network, penalty, accuracy),
