@@ -73,6 +73,37 @@ def test_every_activation_with_every_loss(hidden, loss, output, k):
     assert [p.checked for p in result.parameters] == [12, 4, 4 * k, k]  # every entry compared
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(("loss", "output", "k"), [*LOSS_OUTPUTS, ("cross_entropy", "softmax", -3)])
+def test_row_weighted_losses(loss, output, k, reduction):
+    """L = Σ_n s_n C^n (over Σ_n s_n for the mean) and δ^(O)_n times s_n: backprop against finite
+    differences in float64, the value against C^n row by row, and integer weights against
+    repeated rows. k < 0: cross entropy on rows of class probabilities (soft labels)."""
+    rng = np.random.default_rng(3)
+    k, soft = abs(k), k < 0
+    net = cr.Network.from_sizes([3, 4, k], "tanh", output, loss, reduction=reduction, seed=2, dtype="float64")
+    for level in net.levels:
+        level.b[...] = rng.normal(0, 0.5, level.b.shape)
+    X = rng.normal(size=(7, 3))
+    y = rng.dirichlet(np.ones(k), 7) if soft else targets(loss, k, 7, rng)
+    s = np.array([0.5, 2.0, 0.0, 1.0, 3.0, 1.5, 0.25])
+    result = cr.gradcheck(net, X, y, sample_weight=s)
+    assert result.max_rel_error < 1e-6, str(result)
+    assert result.parameters[0].checked == 12
+    Y = net.check_y(y, len(X))
+    rows = [net.evaluate(X[i : i + 1], y[i : i + 1])["loss"] for i in range(7)]  # C^n
+    net._forward(X)
+    weighted = float(np.dot(s, rows)) / (s.sum() if reduction == "mean" else 1)
+    assert net.loss.value(net.output, Y, s) == pytest.approx(weighted, rel=1e-12)
+    # weights 0..3 as repeated rows: the same L (sum) and the same ∇L
+    counts = np.array([1, 2, 0, 1, 3, 2, 1])
+    _, g_weighted = net.loss_and_grad(X, y, sample_weight=counts)
+    g_weighted = [g.copy() for g in g_weighted]
+    _, g_repeated = net.loss_and_grad(np.repeat(X, counts, axis=0), np.repeat(y, counts, axis=0))
+    for a, b in zip(g_weighted, g_repeated, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
 def test_gradcheck_catches_a_wrong_derivative(monkeypatch):
     """A check that cannot fail is no check: break σ'(z) of tanh and watch it complain."""
     rng = np.random.default_rng(0)

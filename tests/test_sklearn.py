@@ -101,38 +101,36 @@ def test_same_steps_as_scikit_learn(solver, kind, rng):
 
 
 def test_lbfgs_objective_gradient_matches_finite_differences(rng):
-    """The full-batch L(θ) and ∇L(θ) that L-BFGS sees (weighted, with the L2 term) agree."""
+    """The full-batch L(θ) and ∇L(θ) that L-BFGS sees (the core's weighted loss, with the L2
+    penalty) agree."""
     X, targets = _problems(rng)
     est = MLPClassifier((4,), solver="lbfgs", alpha=0.5, max_iter=1, dtype="float64", random_state=0)
     est.fit(X, targets["multiclass"])
     net, w = est.network_, rng.uniform(0.5, 2, len(X))
     Y = net.check_y(targets["multiclass"], len(X))
-    from chainrule.sklearn import _L2, _sample_weighted
+    from chainrule.sklearn_parts import L2 as _L2
 
     l2 = _L2(net, est.alpha)
-    with _sample_weighted(net, True):
 
-        def value(theta):
-            net.flat_params[...] = theta
-            return est._objective(X, Y, w, l2)
+    def value(theta):
+        net.flat_params[...] = theta
+        return net.train_step(X, Y, w, l2)
 
-        def grad(theta):
-            value(theta)
-            return net.flat_grads.copy()
-
-        theta = net.flat_params.copy()
-        assert scipy.optimize.check_grad(value, grad, theta, epsilon=1e-6) < 1e-5 * np.linalg.norm(
-            grad(theta)
-        )
-        # and the value is scikit-learn's weighted log-loss plus α/(2 Σw)‖W‖²
-        from sklearn.metrics import log_loss
-
+    def grad(theta):
         value(theta)
-        expected = (
-            log_loss(targets["multiclass"], net.forward(X), sample_weight=w)
-            + 0.5 * est.alpha * sum(float((W**2).sum()) for W in est.coefs_) / w.sum()
-        )
-        assert value(theta) == pytest.approx(expected, rel=1e-10)
+        return net.flat_grads.copy()
+
+    theta = net.flat_params.copy()
+    assert scipy.optimize.check_grad(value, grad, theta, epsilon=1e-6) < 1e-5 * np.linalg.norm(grad(theta))
+    # and the value is scikit-learn's weighted log-loss plus α/(2 Σw)‖W‖²
+    from sklearn.metrics import log_loss
+
+    value(theta)
+    expected = (
+        log_loss(targets["multiclass"], net.forward(X), sample_weight=w)
+        + 0.5 * est.alpha * sum(float((W**2).sum()) for W in est.coefs_) / w.sum()
+    )
+    assert value(theta) == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -140,14 +138,14 @@ def test_l2_penalty_adds_alpha_w_over_n_in_place(dtype, rng):
     """The penalty's gradient lands in the network's own ∂L/∂W (BLAS axpy writes in place only
     for an array of its dtype: a silent copy would drop the penalty), the biases untouched."""
     from chainrule import Network
-    from chainrule.sklearn import _L2
+    from chainrule.sklearn_parts import L2 as _L2
 
     net = Network.from_sizes([5, 4, 3], dtype=dtype, seed=0)
     grads = rng.normal(size=net.flat_grads.shape).astype(dtype)
     net.flat_grads[...] = grads
     before = [(level.dW.copy(), level.db.copy()) for level in net.levels]
     alpha, n = 0.3, 8.0
-    value = _L2(net, alpha)(n)
+    value = _L2(net, alpha)(1 / n)
     assert value == pytest.approx(
         alpha / (2 * n) * sum(float((lv.W.astype(float) ** 2).sum()) for lv in net.levels)
     )
@@ -155,7 +153,7 @@ def test_l2_penalty_adds_alpha_w_over_n_in_place(dtype, rng):
     for level, (dW, db) in zip(net.levels, before, strict=True):
         np.testing.assert_allclose(level.dW, dW + alpha / n * level.W, rtol=rtol)
         np.testing.assert_array_equal(level.db, db)
-    assert _L2(net, 0.0)(n) == 0.0
+    assert _L2(net, 0.0)(1 / n) == 0.0
 
 
 # ------------------------------------------------------------------------------------ the tools
@@ -273,8 +271,40 @@ def test_stopping_rule_and_adaptive_learning_rate(rng):
         random_state=0,
     ).fit(X, y)
     assert adaptive._optimizer.lr < 1e-6  # divided by 5 on each stall, until it was too small
+    sk = SkMLPRegressor(
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        tol=10.0,
+        n_iter_no_change=1,
+        max_iter=30,
+        random_state=0,
+    ).fit(X, y)
+    assert adaptive.n_iter_ == sk.n_iter_ and adaptive._optimizer.lr == pytest.approx(
+        sk._optimizer.learning_rate
+    )
     inv = MLPRegressor((8,), solver="sgd", learning_rate="invscaling", max_iter=3, random_state=0).fit(X, y)
-    assert inv._optimizer.lr == pytest.approx(0.001 / (300 + 1) ** 0.5)
+    assert inv._optimizer.lr == pytest.approx(0.001 / (200 + 1) ** 0.5)  # the third epoch's: t = 200
+    assert inv._optimizer.schedule(3) == pytest.approx(0.001 / (300 + 1) ** 0.5)
+
+
+def test_invscaling_partial_fit_takes_scikit_learns_steps(rng):
+    """learning_rate="invscaling" (η₀ / (t_ + 1)^power_t, t_ the samples seen) through
+    partial_fit, from the same weights: the same weights as scikit-learn after every call."""
+    X, y = rng.normal(size=(60, 4)), rng.normal(size=60)
+    kw = dict(solver="sgd", learning_rate="invscaling", power_t=0.7, momentum=0.0, shuffle=False)
+    kw |= dict(learning_rate_init=0.2, batch_size=16, alpha=0.01, random_state=0)
+    sk, ours = SkMLPRegressor(hidden_layer_sizes=(5,), **kw), MLPRegressor((5,), dtype="float64", **kw)
+    sk.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        mine[...] = theirs
+    for _ in range(4):
+        sk.partial_fit(X, y)
+        ours.partial_fit(X, y)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+    assert ours.t_ == sk.t_ == 300 and ours.loss_ == pytest.approx(sk.loss_, rel=1e-10)
 
 
 # ------------------------------------------------------------------------------------ files
@@ -365,8 +395,11 @@ def test_bad_data_gets_clear_errors(rng):
     est = MLPClassifier((4,), max_iter=2, random_state=0)
     with pytest.raises(ValueError, match="NaN"):
         est.fit(np.where(X > 1, np.nan, X), y)
-    with pytest.raises(ValueError, match="infinity"):
+    with pytest.raises(ValueError, match="NaN or inf"):
         est.fit(np.where(X > 1, np.inf, X), y)
+    with pytest.raises(ValueError, match="too large for float32"), np.errstate(over="ignore"):
+        est.fit(np.where(X > 1, 1e300, X), y)  # the cast to float32 overflows (silenced here)
+    assert not hasattr(est, "network_")  # a first fit that failed leaves no fitted network
     with pytest.raises(ValueError, match="1 class"):
         est.fit(X, np.zeros(20))
     with pytest.raises(ValueError, match="Unknown label type"):
@@ -404,3 +437,52 @@ def test_score_with_labels_never_seen_counts_them_wrong_as_scikit_learn_does(rng
     assert est.score(X, unseen) == pytest.approx(right[4:].sum() / 20)
     with pytest.raises(ValueError, match=r"not seen in the first fit: \['zebra'\]"):
         est.partial_fit(X, unseen)
+
+
+# ------------------------------------------------------------------------------------ one fit loop
+def test_the_estimator_trains_through_chainrule_fit_bit_for_bit(rng):
+    """An estimator's epochs are `chainrule.fit`'s: from the same network (weights and generator),
+    with the same SGD, batches, row weights and L2 penalty, the same weights to the last bit."""
+    from chainrule.sklearn_parts import L2 as _L2
+
+    X, y = rng.normal(size=(90, 5)), rng.integers(0, 3, 90)
+    sw = rng.uniform(0.5, 2, 90)
+    kw = dict(solver="sgd", learning_rate_init=0.05, momentum=0.9, batch_size=16, alpha=0.01)
+    est = MLPClassifier((8,), max_iter=1, random_state=0, **kw).fit(X, y, sample_weight=sw)
+    net = est.network_.copy()  # the weights and the shuffling generator as they are now
+    est.set_params(warm_start=True, max_iter=6, tol=0.0).fit(X, y, sample_weight=sw)
+    opt = cr.SGD(0.05, momentum=0.9, nesterov=True)
+    history = cr.fit(
+        net, X, y, epochs=6, batch_size=16, optimizer=opt, sample_weight=sw, penalty=_L2(net, 0.01)
+    )
+    np.testing.assert_array_equal(est.network_.flat_params, net.flat_params)
+    assert est.loss_curve_[1:] == history["loss"] and est.n_iter_ == history.epochs == 6
+
+
+@pytest.mark.parametrize("rows", [80, 120])
+def test_early_stopping_split_is_stratified_only_for_binary_labels(digits, rows, monkeypatch):
+    """As scikit-learn: with 10 classes, 80 rows (a validation set of 8 < 10 classes) and a class
+    with a single row, the split is not stratified and fit works; binary labels are stratified."""
+    import chainrule.sklearn as crsk
+
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:rows].copy(), y_train[:rows].copy()
+    y[y == 9] = 8
+    y[0] = 9  # one row of class 9
+    est = MLPClassifier((16,), early_stopping=True, max_iter=5, random_state=0).fit(X, y)
+    assert len(est.validation_scores_) == est.n_iter_ == 5 and list(est.classes_) == list(range(10))
+    sk = SkMLPClassifier((16,), early_stopping=True, max_iter=5, random_state=0).fit(X, y)
+    assert len(sk.validation_scores_) == 5
+    stratified = []
+
+    def split(*arrays, stratify=None, **kw):
+        stratified.append(stratify is not None)
+        return crsk.__dict__["_split"](*arrays, stratify=stratify, **kw)
+
+    monkeypatch.setitem(crsk.__dict__, "_split", crsk.train_test_split)
+    monkeypatch.setattr(crsk, "train_test_split", split)
+    yb = (y > 4).astype(int)
+    MLPClassifier((4,), early_stopping=True, max_iter=2, random_state=0).fit(X, yb)
+    MLPClassifier((4,), early_stopping=True, max_iter=2, random_state=0).fit(X, y)
+    MLPClassifier((4,), early_stopping=True, max_iter=2, random_state=0).fit(X, np.stack([yb, 1 - yb], 1))
+    assert stratified == [True, False, False]  # binary; multi-class; multi-label

@@ -306,3 +306,141 @@ def test_a_pickled_network_is_whole_and_still_trains(rng):
         cr.fit(twin, X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
         np.testing.assert_array_equal(back.flat_params, twin.flat_params)
         assert not np.array_equal(back.flat_params, net.flat_params)  # it trained
+
+
+# ------------------------------------------------------------------------------------ row weights
+def test_row_weights_are_repeated_rows_and_ones_change_nothing():
+    """fit(sample_weight=s): full batch, integer weights train as the rows repeated (L = Σ s_n C^n
+    / Σ s_n); weights of one, on shuffled mini-batches, give the unweighted fit to the last bit."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    counts = rng.integers(0, 4, 30)
+
+    def net():
+        return cr.Network.from_sizes([4, 6, 3], "tanh", dtype="float64", seed=0)
+
+    a, b = net(), net()
+    ha = cr.fit(a, X, y, epochs=5, batch_size=None, lr=0.5, sample_weight=counts)
+    hb = cr.fit(b, np.repeat(X, counts, axis=0), np.repeat(y, counts), epochs=5, batch_size=None, lr=0.5)
+    np.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-12)
+    np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-12)
+    a, b = net(), net()
+    cr.fit(a, X, y, epochs=3, batch_size=8, optimizer="adam", sample_weight=np.ones(30))
+    cr.fit(b, X, y, epochs=3, batch_size=8, optimizer="adam")
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
+
+
+def test_sample_weight_is_checked():
+    net = cr.Network.from_sizes([2, 2], seed=0)
+    for bad, match in [
+        (np.ones(3), r"shape \(4,\)"),
+        ([1, -1, 1, 1], "finite and ≥ 0"),
+        ([1, np.nan, 1, 1], "finite and ≥ 0"),
+        (np.zeros(4), "zero for every row"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            cr.fit(net, XOR_X, XOR_Y, epochs=1, sample_weight=bad)
+    with pytest.raises(TypeError, match="numbers"):
+        cr.fit(net, XOR_X, XOR_Y, epochs=1, sample_weight=["a"] * 4)
+
+
+def test_weighted_step_allocates_no_batch_sized_arrays():
+    n = 2048
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(n, 100)).astype(np.float32), rng.integers(0, 10, n)
+    s = rng.uniform(0, 2, n).astype(np.float32)
+    net = cr.Network.from_sizes([100, 200, 100, 10], "relu", seed=0)
+    yc = net.check_y(y, n)
+    for _ in range(2):
+        net.train_step(X, yc, s)
+    tracemalloc.start()
+    for _ in range(5):
+        net.train_step(X, yc, s)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < n * 10 * 4, f"{peak} bytes allocated during 5 weighted steps"
+
+
+def test_penalty_is_a_term_of_each_batchs_loss():
+    """train_step(penalty=R): L + scale·R(θ) and ∇L + scale·∇R(θ), scale = 1/Σ s_n for the mean."""
+    rng = np.random.default_rng(1)
+    X, y, s = rng.normal(size=(9, 3)), rng.integers(0, 2, 9), rng.uniform(0.5, 2, 9)
+    net = cr.Network.from_sizes([3, 4, 2], "tanh", dtype="float64", seed=0)
+    yc = net.check_y(y, 9)
+    plain = net.train_step(X, yc, s)
+    g = net.flat_grads.copy()
+    lam, theta = 0.3, net.flat_params
+
+    def ridge(scale: float) -> float:  # R(θ) = λ/2 ‖θ‖²
+        net.flat_grads[...] += scale * lam * theta
+        return scale * lam / 2 * float(theta @ theta)
+
+    value = net.train_step(X, yc, s, ridge)
+    assert value == pytest.approx(plain + lam / 2 * float(theta @ theta) / s.sum(), rel=1e-14)
+    np.testing.assert_allclose(net.flat_grads, g + lam * theta / s.sum(), rtol=1e-13)
+    history = cr.fit(net, X, y, epochs=2, batch_size=None, lr=0.1, sample_weight=s, penalty=ridge)
+    assert "accuracy" in history.metrics
+    history = cr.fit(net, X, y, epochs=2, batch_size=None, lr=0.1, accuracy=False)
+    assert "accuracy" not in history.metrics
+
+
+def test_a_run_with_row_weights_resumes_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(2)
+    X, y, s = rng.normal(size=(40, 3)), rng.integers(0, 2, 40), rng.uniform(0, 2, 40)
+    kw = dict(batch_size=8, optimizer="adam", sample_weight=s)
+    a, b = (cr.Network.from_sizes([3, 5, 2], seed=0) for _ in range(2))
+    cr.fit(a, X, y, epochs=4, **kw)
+    cr.fit(b, X, y, epochs=2, checkpoint=tmp_path / "run", **kw)
+    with pytest.raises(ValueError, match="sample_weight"):
+        cr.fit(b, X, y, epochs=4, checkpoint=tmp_path / "run", resume=True, **{**kw, "sample_weight": s + 1})
+    cr.fit(b, X, y, epochs=4, checkpoint=tmp_path / "run", resume=True, **kw)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
+
+
+# ------------------------------------------------------------------------------------ scikit-learn's rules
+def test_plateau_is_scikit_learns_stopping_rule():
+    """A stall: no better than the best by more than tol; the best moves on any improvement;
+    more than `patience` stalls in a row stop, or lower η by `factor` (until η ≤ min_lr)."""
+    from chainrule.stopping import Plateau
+
+    net = cr.Network.from_sizes([2, 2], seed=0)
+    rule = Plateau(tol=0.1, patience=2)
+    rule.on_train_begin(net, cr.History())
+    losses = [1.0, 0.95, 0.93, 0.80, 0.79, 0.78, 0.77]  # 0.80 beats 0.93 by more than tol: no stall
+    stops = [rule.on_epoch_end(e, {"loss": v}) for e, v in enumerate(losses)]
+    assert stops == [False] * 6 + [True] and rule.best == 0.77 and rule.history.stopped_early
+    opt = cr.SGD(0.1)
+    rule = Plateau("val_score", mode="max", tol=0.0, patience=0, optimizer=opt, factor=0.2, min_lr=0.005)
+    rule.on_train_begin(net, cr.History())
+    stops = [rule.on_epoch_end(e, {"val_score": v}) for e, v in enumerate([0.5, 0.4, 0.4, 0.3])]
+    assert stops == [False, False, False, True]  # η 0.1 → 0.02 → 0.004, then it stops
+    assert opt.lr == pytest.approx(0.004) and opt.schedule(7) == pytest.approx(0.004)
+    net = cr.Network.from_sizes([2, 4, 2], "tanh", seed=0)
+    rule = Plateau(tol=1.0, patience=1, restore_best_weights=True)
+    history = cr.fit(net, XOR_X, XOR_Y, epochs=50, lr=0.5, callbacks=[rule])
+    assert history.epochs == 3 and history.stopped_early  # epochs 2 and 3 stall: more than 1
+    assert history["loss"][history.best_epoch] == rule.best == min(history["loss"])
+
+
+def test_inverse_scaling_counts_the_samples_seen():
+    from chainrule.schedules import InverseScaling
+
+    sched = InverseScaling(0.1, 0.5, rows=100, seen=300)
+    assert sched(0) == pytest.approx(0.1 / 301**0.5) and sched(2) == pytest.approx(0.1 / 501**0.5)
+    assert InverseScaling(0.1, 0.5, rows=100)(0) == 0.1
+    with pytest.raises(ValueError, match="rows"):
+        InverseScaling(0.1, 0.5, rows=0)
+
+
+@pytest.mark.parametrize("check_gradients", [True, False])
+def test_divergence_without_the_gradient_check_still_keeps_good_weights(check_gradients):
+    """check_gradients=False checks each batch's loss only: the blow-up is found a batch later
+    (or at the end of the epoch), and the weights go back to the start of that epoch."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)) * 1e3, rng.normal(size=64) * 1e3
+    net = cr.Network.from_sizes([3, 8, 1], "relu", loss="squared_error", seed=0)
+    with pytest.raises(cr.DivergenceError, match="diverged in epoch"):
+        cr.fit(net, X, y, epochs=20, batch_size=16, lr=1.0, check_gradients=check_gradients)
+    assert np.isfinite(net.flat_params).all()
+    with pytest.raises(ValueError, match="clip_norm needs check_gradients"):
+        cr.fit(net, X, y, epochs=1, clip_norm=1.0, check_gradients=False)

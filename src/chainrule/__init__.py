@@ -20,7 +20,8 @@ from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer
 from chainrule.pipeline import Experiment, Pipeline, Result
 from chainrule.run import DivergenceError, TrainingInterrupted
-from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, Schedule, StepDecay
+from chainrule.schedules import Constant, CosineDecay, ExponentialDecay, InverseScaling, Schedule, StepDecay
+from chainrule.stopping import Plateau
 from chainrule.training import Callback, EarlyStopping, History, fit
 from chainrule.world import Local, MPIWorld, World
 
@@ -45,6 +46,7 @@ __all__ = [
     "GradcheckResult",
     "History",
     "Identity",
+    "InverseScaling",
     "Layer",
     "LeakyReLU",
     "Local",
@@ -54,6 +56,7 @@ __all__ = [
     "Network",
     "Optimizer",
     "Pipeline",
+    "Plateau",
     "ReLU",
     "Result",
     "Schedule",

@@ -14,31 +14,34 @@ from chainrule.base import Array
 
 
 class Batches:
-    """The batches of an epoch. Shuffled batches are gathered row by row from a permutation into
-    two buffers made once (``X.take(rows, out=...)``): never a shuffled copy of the data set."""
+    """The batches of an epoch: (X, y), or (X, y, s) with a weight s_n per row. Shuffled batches
+    are gathered row by row from a permutation into buffers made once (``X.take(rows,
+    out=...)``): never a shuffled copy of the data set."""
 
-    def __init__(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> None:
+    def __init__(
+        self, X: Array, y: Array, batch_size: int | None, shuffle: bool, s: Array | None = None
+    ) -> None:
         self.X, self.y, self.n = X, y, len(X)
+        self.arrays = (X, y) if s is None else (X, y, s)
         self.size = self.n if batch_size is None else min(batch_size, self.n)
         self.count = -(-self.n // self.size)  # batches per epoch
         self.gather = shuffle and self.size < self.n  # a full batch is the same sum in any order
         if self.gather:
             self.order = np.arange(self.n)
-            self.X_buf = np.empty((self.size, *X.shape[1:]), dtype=X.dtype)
-            self.y_buf = np.empty((self.size, *y.shape[1:]), dtype=y.dtype)
+            self.buffers = tuple(np.empty((self.size, *a.shape[1:]), dtype=a.dtype) for a in self.arrays)
 
-    def epoch(self, rng: np.random.Generator, first: int = 0) -> Iterator[tuple[Array, Array]]:
+    def epoch(self, rng: np.random.Generator, first: int = 0) -> Iterator[tuple[Array, ...]]:
         """The batches from batch ``first`` on; a resumed epoch (``first`` > 0) keeps its order."""
         if self.gather and not first:
             rng.shuffle(self.order)
-        for start in range(first * self.size, self.n, self.size):
+        arrays, size = self.arrays, self.size
+        pairs = list(zip(arrays, self.buffers, strict=True)) if self.gather else []
+        for start in range(first * size, self.n, size):
             if not self.gather:
-                yield self.X[start : start + self.size], self.y[start : start + self.size]
+                yield tuple([a[start : start + size] for a in arrays])
                 continue
-            rows = self.order[start : start + self.size]
+            rows = self.order[start : start + size]
+            m = len(rows)
             # mode="clip": the rows are a permutation, always in range, and numpy buffers (and
             # so copies twice) when it must check them, as with the default mode="raise"
-            yield (
-                self.X.take(rows, axis=0, out=self.X_buf[: len(rows)], mode="clip"),
-                self.y.take(rows, axis=0, out=self.y_buf[: len(rows)], mode="clip"),
-            )
+            yield tuple([a.take(rows, axis=0, out=buf[:m], mode="clip") for a, buf in pairs])

@@ -82,16 +82,19 @@ def gradcheck(
     max_per_parameter: int | None = None,
     training: bool = True,
     seed: int = 0,
+    sample_weight: Any = None,
 ) -> GradcheckResult:
     """Compare backprop's gradient of L(θ) on (X, y) with finite differences, entry by entry.
 
     Works on a float64 copy of ``network`` (the network itself is untouched). Dropout masks are
     drawn once and held fixed, so the loss is one smooth function of θ. ``max_per_parameter``
-    checks a random sample of that many entries per array (all by default).
+    checks a random sample of that many entries per array (all by default). ``sample_weight``
+    checks the weighted loss Σ_n s_n C^n (`chainrule.losses`).
     """
     net = network.astype("float64")
     X = net.check_X(X)
     y = net.check_y(y, len(X))
+    s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     for layer in net.layers:
         if isinstance(layer, Dropout):
             layer.freeze_mask = True
@@ -99,13 +102,13 @@ def gradcheck(
 
     def loss() -> float:
         net._forward(X, training)
-        return net.loss.value(net.output, y)
+        return net.loss.value(net.output, y, s)
 
     def sides() -> list[np.ndarray]:
         return [layer.z > 0 for layer in kinked]
 
     net._forward(X, training)
-    net._backward(y)
+    net._propagate(net.loss.delta(net.output, y, s))
     analytic = net.flat_grads.copy()
     base = sides()
     rng = np.random.default_rng(seed)

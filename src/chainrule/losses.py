@@ -7,6 +7,10 @@ backward pass (seed 002):
 Each loss owns its value ``value`` and its ``delta`` (as Nielsen's cost classes do). Cross
 entropy on a softmax output and binary cross entropy on a sigmoid output fold σ'(z) into ∂C/∂a,
 which leaves the famous δ^(O) = a − y; squared error works with any output activation.
+
+Row weights s_n (optional, ``s``): L = Σ_n s_n C^n, or its weighted mean Σ_n s_n C^n / Σ_n s_n.
+A loss is a sum over rows, so each row's δ^(O)_n is scaled the same way, δ^(O)_n ← s_n δ^(O)_n
+(and by 1 / Σ_n s_n for the mean): the batch's n is its rows, or Σ_n s_n with weights.
 """
 
 from __future__ import annotations
@@ -38,21 +42,22 @@ class Loss(Buffered):
     def config(self) -> dict[str, Any]:
         return {"type": self.name, "reduction": self.reduction}
 
-    def total(self, out: Activation, y: Array) -> float:
-        """Σ_n C^n over the rows of the last forward pass (``out`` is the output activation)."""
+    def total(self, out: Activation, y: Array, s: Array | None = None) -> float:
+        """Σ_n s_n C^n over the rows of the last forward pass (``out`` is the output activation;
+        s_n = 1 without row weights ``s``)."""
         raise NotImplementedError
 
-    def value(self, out: Activation, y: Array) -> float:
-        """L: Σ_n C^n, or its mean with ``reduction="mean"``."""
-        return self.total(out, y) * self.scale(len(y))
+    def value(self, out: Activation, y: Array, s: Array | None = None) -> float:
+        """L: Σ_n s_n C^n, or its mean Σ_n s_n C^n / Σ_n s_n with ``reduction="mean"``."""
+        return self.total(out, y, s) * self.scale(count(y, s))
 
-    def delta(self, out: Activation, y: Array) -> Array:
-        """δ^(O) = ∂L/∂z^(O), in an array the loss owns until its next call."""
+    def delta(self, out: Activation, y: Array, s: Array | None = None) -> Array:
+        """δ^(O) = ∂L/∂z^(O) (row n times s_n), in an array the loss owns until its next call."""
         raise NotImplementedError
 
-    def value_and_delta(self, out: Activation, y: Array) -> tuple[float, Array]:
+    def value_and_delta(self, out: Activation, y: Array, s: Array | None = None) -> tuple[float, Array]:
         """L and δ^(O) together: what a training step needs (a loss may share work between them)."""
-        return self.value(out, y), self.delta(out, y)
+        return self.value(out, y, s), self.delta(out, y, s)
 
     def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
         """Check ``y`` and return it in the form `total` and `delta` take."""
@@ -66,12 +71,30 @@ class Loss(Buffered):
         """How many rows are predicted right (classifiers only)."""
         raise TypeError(f"{self.name} is not a classification loss: it has no accuracy")
 
-    def scale(self, n: int) -> float:
-        """L / Σ_n C^n for a batch of n rows: 1/n for the mean, 1 for the sum."""
-        return 1.0 / n if self.reduction == "mean" else 1.0
+    def scale(self, n: float) -> float:
+        """L / Σ_n s_n C^n for a batch of n rows (n = Σ_n s_n with row weights): 1/n for the mean
+        (0 for n = 0: a batch of zero weight counts nothing), 1 for the sum."""
+        if self.reduction == "sum":
+            return 1.0
+        return 1.0 / n if n else 0.0
+
+    def _weigh(self, d: Array, y: Array, s: Array | None) -> Array:
+        """δ^(O) ← scale · δ^(O), row n times s_n with row weights (in place, no new array)."""
+        if s is None:
+            d *= self.scale(len(y))
+            return d
+        w = self._buffer("s", s.shape, d.dtype)
+        np.multiply(s, self.scale(float(s.sum())), out=w)  # s_n / Σ_m s_m for the mean
+        d *= w[:, None]
+        return d
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+
+def count(y: Array, s: Array | None) -> float:
+    """The batch's n: its rows, or Σ_n s_n with row weights."""
+    return len(y) if s is None else float(s.sum())
 
 
 def _float_targets(y: Any, n_outputs: int, dtype: np.dtype, what: str) -> Array:
@@ -151,32 +174,34 @@ class CrossEntropy(Loss):
             self._resize(a.shape, a.dtype)
         return np.add(self._starts, y, out=self._idx) if y.ndim == 1 else None
 
-    def total(self, out: Activation, y: Array) -> float:
-        return self._total(out, y, self._label_index(out, y))
+    def total(self, out: Activation, y: Array, s: Array | None = None) -> float:
+        return self._total(out, y, self._label_index(out, y), s)
 
-    def delta(self, out: Activation, y: Array) -> Array:
-        return self._delta(out, y, self._label_index(out, y))
+    def delta(self, out: Activation, y: Array, s: Array | None = None) -> Array:
+        return self._delta(out, y, self._label_index(out, y), s)
 
-    def value_and_delta(self, out: Activation, y: Array) -> tuple[float, Array]:
+    def value_and_delta(self, out: Activation, y: Array, s: Array | None = None) -> tuple[float, Array]:
         idx = self._label_index(out, y)  # the true classes' places, found once for L and δ
-        return self._total(out, y, idx) * self.scale(len(y)), self._delta(out, y, idx)
+        return self._total(out, y, idx, s) * self.scale(count(y, s)), self._delta(out, y, idx, s)
 
-    def _total(self, out: Activation, y: Array, idx: Array | None) -> float:
+    def _total(self, out: Activation, y: Array, idx: Array | None, s: Array | None) -> float:
         assert isinstance(out, Softmax)
         z, lse = out.z, out.log_sum_exp
-        if idx is not None:  # Σ_n (log Σ_j e^(z_nj) − z_n,y_n)
-            return float(lse.sum() - z.ravel()[idx].sum())
-        return float(lse @ y.sum(axis=1) - np.einsum("ij,ij->", y, z))
+        if idx is not None:  # Σ_n s_n (log Σ_j e^(z_nj) − z_n,y_n)
+            if s is None:
+                return float(lse.sum() - z.ravel()[idx].sum())
+            return float(lse @ s - z.ravel()[idx] @ s)
+        rows = lse * y.sum(axis=1) - np.einsum("ij,ij->i", y, z)
+        return float(rows.sum() if s is None else rows @ s)
 
-    def _delta(self, out: Activation, y: Array, idx: Array | None) -> Array:
+    def _delta(self, out: Activation, y: Array, idx: Array | None, s: Array | None) -> Array:
         d = self._d  # made by _label_index, which comes first
         d[...] = out.a
         if idx is not None:
             d.ravel()[idx] -= 1  # a − y with y one-hot
         else:
             d -= y
-        d *= self.scale(len(y))
-        return d
+        return self._weigh(d, y, s)  # (a − y) / N, or s_n (a − y) / Σ s
 
     def predict(self, a: Array) -> Array:
         return a.argmax(axis=1)
@@ -204,17 +229,18 @@ class BinaryCrossEntropy(Loss):
             raise ValueError("binary cross-entropy targets must lie in [0, 1] (labels 0 or 1)")
         return y
 
-    def total(self, out: Activation, y: Array) -> float:
+    def total(self, out: Activation, y: Array, s: Array | None = None) -> float:
         z = out.z
         # softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^(−|z|))
         softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-        return float(softplus.sum() - np.einsum("ij,ij->", y, z))
+        if s is None:
+            return float(softplus.sum() - np.einsum("ij,ij->", y, z))
+        return float((softplus.sum(axis=1) - np.einsum("ij,ij->i", y, z)) @ s)
 
-    def delta(self, out: Activation, y: Array) -> Array:
+    def delta(self, out: Activation, y: Array, s: Array | None = None) -> Array:
         d = self._buffer("delta", out.a.shape, out.a.dtype)
         np.subtract(out.a, y, out=d)
-        d *= self.scale(len(y))
-        return d
+        return self._weigh(d, y, s)
 
     def predict(self, a: Array) -> Array:
         labels = (a > 0.5).astype(np.intp)
@@ -236,15 +262,16 @@ class SquaredError(Loss):
     def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
         return _float_targets(y, n_outputs, dtype, "regression")
 
-    def total(self, out: Activation, y: Array) -> float:
+    def total(self, out: Activation, y: Array, s: Array | None = None) -> float:
         r = out.a - y
-        return 0.5 * float(np.einsum("ij,ij->", r, r))
+        if s is None:
+            return 0.5 * float(np.einsum("ij,ij->", r, r))
+        return 0.5 * float(np.einsum("ij,ij->i", r, r) @ s)
 
-    def delta(self, out: Activation, y: Array) -> Array:
+    def delta(self, out: Activation, y: Array, s: Array | None = None) -> Array:
         d = self._buffer("delta", out.a.shape, out.a.dtype)
         np.subtract(out.a, y, out=d)  # ∂C/∂a
-        d *= self.scale(len(y))
-        return out.backward(d)  # ⊙ σ'(z)
+        return out.backward(self._weigh(d, y, s))  # ⊙ σ'(z)
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (CrossEntropy, BinaryCrossEntropy, SquaredError)}

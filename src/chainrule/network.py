@@ -18,7 +18,7 @@ buffer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from chainrule.activations import Activation, Identity, LeakyReLU, ReLU
 from chainrule.activations import activation as make_activation
 from chainrule.base import Array, Layer
 from chainrule.layers import Dense, Dropout, layer_from_config
-from chainrule.losses import LOSSES, Loss
+from chainrule.losses import LOSSES, Loss, count
 from chainrule.losses import loss as make_loss
 
 DTYPES = ("float32", "float64")
@@ -382,14 +382,27 @@ class Network:
         for layer, need_input_grad in self._backward_plan:
             delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)
 
-    def train_step(self, X: Array, y: Array) -> float:
+    def train_step(
+        self,
+        X: Array,
+        y: Array,
+        s: Array | None = None,
+        penalty: Callable[[float], float] | None = None,
+    ) -> float:
         """Forward pass (dropout on), L, backward pass; returns L and leaves ∇L in ``flat_grads``.
 
-        For trainers: X and y must come from `check_X` and `check_y` (nothing is checked here,
-        so that the hot loop pays for validation once, not per batch)."""
+        ``s``: a weight per row, L = Σ_n s_n C^n (/ Σ_n s_n for the mean; `chainrule.losses`).
+        ``penalty``: a term R(θ) of the sum beside the C^n, so L = scale · (Σ_n s_n C^n + R(θ))
+        with scale = 1/n (n = rows or Σ_n s_n) for the mean, 1 for the sum: ``penalty(scale)``
+        adds scale · ∇R(θ) to ``flat_grads`` and returns scale · R(θ).
+
+        For trainers: X, y and s must come from `check_X`, `check_y` and the network's dtype
+        (nothing is checked here, so that the hot loop pays for validation once, not per batch)."""
         self._forward(X, training=True)
-        value, delta = self.loss.value_and_delta(self.output, y)
+        value, delta = self.loss.value_and_delta(self.output, y, s)
         self._propagate(delta)
+        if penalty is not None:
+            value += penalty(self.loss.scale(count(y, s)))
         return value
 
     def forward(self, X: Any, training: bool = False) -> Array:
@@ -405,12 +418,18 @@ class Network:
         self._backward(self.check_y(y, len(self.output.a)))
         return self.gradients()
 
-    def loss_and_grad(self, X: Any, y: Any, training: bool = True) -> tuple[float, list[Array]]:
-        """L(θ) on (X, y) and ∇L(θ), aligned with `parameters`. ``training`` applies dropout."""
+    def loss_and_grad(
+        self, X: Any, y: Any, training: bool = True, sample_weight: Any = None
+    ) -> tuple[float, list[Array]]:
+        """L(θ) on (X, y) and ∇L(θ), aligned with `parameters`. ``training`` applies dropout;
+        ``sample_weight`` weighs the rows (L = Σ_n s_n C^n, over Σ_n s_n for the mean)."""
         X = self.check_X(X)
         y = self.check_y(y, len(X))
+        s = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
+        if s is not None and s.shape != (len(X),):
+            raise ValueError(f"sample_weight must have shape ({len(X)},), got {s.shape}")
         self._forward(X, training)
-        value, delta = self.loss.value_and_delta(self.output, y)
+        value, delta = self.loss.value_and_delta(self.output, y, s)
         self._propagate(delta)
         return value, self.gradients()
 

@@ -77,5 +77,22 @@ class CosineDecay(Schedule):
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * t / self.epochs))
 
 
+class InverseScaling(Schedule):
+    """η = η₀ / (t + 1)^p, t the samples seen before the epoch: t = t₀ + epoch · rows
+    (scikit-learn's ``learning_rate="invscaling"``; ``seen`` = t₀, the samples of earlier fits)."""
+
+    def __init__(self, lr: float, power: float, rows: int, seen: int = 0) -> None:
+        super().__init__(lr)
+        if isinstance(power, bool) or not isinstance(power, int | float) or not power >= 0:
+            raise ValueError(f"InverseScaling power must be a number ≥ 0, got {power!r}")
+        for what, v, least in (("rows", rows, 1), ("seen", seen, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ValueError(f"InverseScaling {what} must be an integer ≥ {least}, got {v!r}")
+        self.power, self.rows, self.seen = float(power), rows, seen
+
+    def __call__(self, epoch: int) -> float:
+        return self.lr / (self.seen + epoch * self.rows + 1) ** self.power
+
+
 def as_schedule(lr: float | Schedule) -> Schedule:
     return lr if isinstance(lr, Schedule) else Constant(lr)

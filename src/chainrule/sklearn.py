@@ -19,17 +19,12 @@ by default), ``class_weight``, ``validation_loss_curve_``, a progress bar with `
 from __future__ import annotations
 
 import math
-import numbers
-import os
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.optimize
-from scipy.linalg import get_blas_funcs
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -40,183 +35,31 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chainrule.activations import Activation
 from chainrule.base import Array
 from chainrule.data import standardize
-from chainrule.io import load as load_network
-from chainrule.io import save as save_network
-from chainrule.losses import Loss
+from chainrule.heads import Head, head
 from chainrule.network import Network, as_dtype
 from chainrule.optimizers import SGD, Adam, Optimizer
+from chainrule.run import DivergenceError
+from chainrule.schedules import InverseScaling
+from chainrule.sklearn_parts import (
+    HIDDEN_ACTIVATIONS,
+    L2,
+    RULES,
+    SKLEARN_NAME,
+    Epochs,
+    ModelFiles,
+    ProgressBar,
+    is_int,
+    is_real,
+)
+from chainrule.stopping import Plateau
+from chainrule.training import fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "sigmoid")
-_SKLEARN_NAME = {"sigmoid": "logistic"}  # out_activation_ uses scikit-learn's names
 
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) and math.isfinite(v)
-
-
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool | np.bool_)
-
-
-# Every scalar parameter: (test, what it must be). Checked in one place, `_check_params`.
-_RULES: dict[str, tuple[Any, str]] = {
-    "solver": (lambda v: v in ("sgd", "adam", "lbfgs"), "'sgd', 'adam' or 'lbfgs'"),
-    "alpha": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
-    "batch_size": (lambda v: v == "auto" or (_is_int(v) and v >= 1), "'auto' or an integer ≥ 1"),
-    "learning_rate": (
-        lambda v: v in ("constant", "invscaling", "adaptive"),
-        "'constant', 'invscaling' or 'adaptive'",
-    ),
-    "learning_rate_init": (lambda v: _is_real(v) and v > 0, "a number > 0"),
-    "power_t": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
-    "max_iter": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
-    "shuffle": (_is_bool, "True or False"),
-    "tol": (lambda v: _is_real(v) and v >= 0, "a number ≥ 0"),
-    "verbose": (lambda v: _is_bool(v) or (_is_int(v) and v >= 0), "True, False or an integer ≥ 0"),
-    "warm_start": (_is_bool, "True or False"),
-    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "nesterovs_momentum": (_is_bool, "True or False"),
-    "early_stopping": (_is_bool, "True or False"),
-    "validation_fraction": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
-    "beta_1": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "beta_2": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "epsilon": (lambda v: _is_real(v) and v > 0, "a number > 0"),
-    "n_iter_no_change": (lambda v: (_is_int(v) and v >= 1) or v == math.inf, "an integer ≥ 1 or inf"),
-    "max_fun": (lambda v: _is_int(v) and v >= 1, "an integer ≥ 1"),
-    "dtype": (lambda v: str(v) in ("float32", "float64"), "'float32' or 'float64'"),
-    "class_weight": (
-        lambda v: v is None or v == "balanced" or isinstance(v, dict),
-        "None, 'balanced' or a dict {label: weight}",
-    ),
-}
-
-
-# ----------------------------------------------------------------------------- sample weights
-def _row_losses(loss: Loss, out: Activation, y: Array) -> Array:
-    """C^n of every row of the last forward pass (the core's losses give only the sum Σ_n C^n)."""
-    z = out.z
-    if loss.name == "cross_entropy":  # log Σ_j e^(z_j) − z_y
-        if y.ndim == 1:
-            return out.log_sum_exp - z[np.arange(len(y)), y]
-        return out.log_sum_exp * y.sum(axis=1) - np.einsum("ij,ij->i", y, z)
-    if loss.name == "binary_cross_entropy":  # Σ_k softplus(z_k) − y_k z_k
-        return (np.logaddexp(0, z) - y * z).sum(axis=1)
-    r = out.a - y  # ½ Σ_k (a_k − y_k)²
-    return 0.5 * np.einsum("ij,ij->i", r, r)
-
-
-class _SampleWeighted(Loss):
-    """The network's loss with C^n ← s_n C^n. A loss is a sum over rows, so its δ^(O) is scaled
-    row by row the same way: δ^(O)_n ← s_n δ^(O)_n. With the mean reduction and
-    s_n = N w_n / Σ_m w_m this is scikit-learn's weighted mean Σ_n w_n C^n / Σ_n w_n."""
-
-    def __init__(self, base: Loss) -> None:
-        super().__init__(base.reduction)
-        self.base = base
-        self.name, self.output, self.classifier = base.name, base.output, base.classifier  # type: ignore[misc]
-        self.s: Array = np.ones(0)
-
-    def total(self, out: Activation, y: Array) -> float:
-        return float(self.s @ _row_losses(self.base, out, y))
-
-    def delta(self, out: Activation, y: Array) -> Array:
-        d = self.base.delta(out, y)
-        d *= self.s[:, None]
-        return d
-
-    def predict(self, a: Array) -> Array:
-        return self.base.predict(a)
-
-
-@contextmanager
-def _sample_weighted(network: Network, weighted: bool) -> Iterator[_SampleWeighted | None]:
-    """Train ``network`` on the weighted loss inside the block (its own loss comes back after)."""
-    if not weighted:
-        yield None
-        return
-    base = network.loss
-    network.loss = _SampleWeighted(base)
-    try:
-        yield network.loss
-    finally:
-        network.loss = base
-
-
-class _L2:
-    """scikit-learn's penalty α/(2n)·Σ‖W‖² on the weights (not the biases), and its gradient α W / n,
-    added to the gradients of the weights. It works on each W and its ∂L/∂W (views into the flat
-    arrays) with BLAS: ‖W‖² in one pass (dot) and ∂L/∂W += (α/n) W in another (axpy, in place), so
-    no mask over all parameters, no scratch array and no copy of θ."""
-
-    def __init__(self, network: Network, alpha: float) -> None:
-        self.alpha = alpha
-        self.weights = [(level.W.ravel(), level.dW.ravel()) for level in network.levels]
-        self.axpy = get_blas_funcs("axpy", dtype=network.dtype)  # y ← a x + y
-
-    def __call__(self, n: float) -> float:
-        """Add α W / n to ∂L/∂W; return α/(2n)·Σ‖W‖²."""
-        if not self.alpha:
-            return 0.0
-        c = self.alpha / n
-        squares = 0.0
-        for W, dW in self.weights:
-            squares += float(np.dot(W, W))  # ‖W‖²
-            self.axpy(W, dW, a=c)  # ∂L/∂W += (α/n) W
-        return 0.5 * c * squares
-
-
-# ----------------------------------------------------------------------------- the estimators
-class _ProgressBar:
-    """With ``verbose=True``, a Rich progress bar on stderr (as the command line's): iterations
-    done, the last loss and validation figures, the time; otherwise nothing at all."""
-
-    def __init__(self, name: str, total: int, unit: str, enabled: bool) -> None:
-        self.progress: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn(name),
-                BarColumn(bar_width=20),
-                MofNCompleteColumn(),
-                TextColumn(unit + "  {task.fields[figures]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True, highlight=False),
-            )
-            self.task = self.progress.add_task(name, total=total, figures="")
-
-    def __enter__(self) -> _ProgressBar:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, figures: dict[str, str]) -> None:
-        """One more iteration done, with its figures (loss, val_score, ...)."""
-        if self.progress is not None:
-            text = "  ".join(f"{k} {v}" for k, v in figures.items())
-            self.progress.update(self.task, advance=1, figures=text)
-
-    def write(self, message: str) -> None:
-        """A line above the bar."""
-        if self.progress is not None:
-            self.progress.console.print(message, markup=False, soft_wrap=True)
-
-
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(ModelFiles, BaseEstimator):
     """What `MLPClassifier` and `MLPRegressor` share: parameters, the training loops, files."""
 
     _is_classifier: ClassVar[bool] = False
@@ -281,17 +124,17 @@ class _BaseMLP(BaseEstimator):
         """Check every parameter; return the hidden sizes, activations and dropouts, one per layer."""
         name = type(self).__name__
         params = self.get_params(deep=False)
-        for key, (ok, what) in _RULES.items():
+        for key, (ok, what) in RULES.items():
             if key in params and not ok(params[key]):
                 raise ValueError(f"{name}: {key} must be {what}, got {params[key]!r}")
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if _is_int(sizes) else sizes
+        sizes = [sizes] if is_int(sizes) else sizes
         if isinstance(sizes, str) or not isinstance(sizes, Sequence | np.ndarray):
             raise ValueError(
                 f"{name}: hidden_layer_sizes must be an integer or a list of integers, got {sizes!r}"
             )
         sizes = list(sizes)
-        if not all(_is_int(s) and s >= 1 for s in sizes):
+        if not all(is_int(s) and s >= 1 for s in sizes):
             raise ValueError(
                 f"{name}: hidden_layer_sizes must be integers ≥ 1, got {self.hidden_layer_sizes!r}"
             )
@@ -302,8 +145,8 @@ class _BaseMLP(BaseEstimator):
                 f"{name}: activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, or a list of "
                 f"them with one per hidden layer ({n}), got {self.activation!r}"
             )
-        drops = [self.dropout] * n if _is_real(self.dropout) else list(self.dropout)
-        if len(drops) != n or not all(_is_real(p) and 0 <= p < 1 for p in drops):
+        drops = [self.dropout] * n if is_real(self.dropout) else list(self.dropout)
+        if len(drops) != n or not all(is_real(p) and 0 <= p < 1 for p in drops):
             raise ValueError(
                 f"{name}: dropout must be a number in [0, 1), or a list of them with one per hidden "
                 f"layer ({n}), got {self.dropout!r}"
@@ -347,15 +190,17 @@ class _BaseMLP(BaseEstimator):
             order="C",
             multi_output=True,
             y_numeric=not self._is_classifier,
+            ensure_all_finite=False,  # the network's check_X, a faster pass, finds NaN and inf
         )
         sw = None if sample_weight is None else self._sample_weight(sample_weight, len(X))
-        Y, loss, codes, sw = self._targets(y, first, classes, sw, dtype)
+        Y, h, codes, sw = self._targets(y, first, classes, sw, dtype)
         self._random_state = check_random_state(self.random_state)
-        n_out = len(self.classes_) if loss == "cross_entropy" else Y.shape[1]
+        n_out, loss = h.n_outputs, h.loss
         if first:
             self.network_ = Network.from_sizes(
                 [X.shape[1], *hidden, n_out],
                 activation=acts,
+                output=h.output,
                 loss=loss,
                 dropout=drops,
                 dtype=dtype,
@@ -375,11 +220,17 @@ class _BaseMLP(BaseEstimator):
         net = self.network_
         net.metadata = self._metadata()
         Y = net.check_y(Y, len(X))
-        with _sample_weighted(net, sw is not None):
+        try:
+            if self.solver == "lbfgs" or self.early_stopping:
+                X = net.check_X(X)  # NaN or inf (chainrule.fit checks X itself)
             if self.solver == "lbfgs":
                 self._fit_lbfgs(X, Y, sw)
             else:
                 self._fit_stochastic(X, Y, sw, codes, incremental)
+        except ValueError:
+            if first:  # a first fit that failed leaves no fitted network behind
+                del self.network_
+            raise
         if not np.isfinite(net.flat_params).all():
             raise ValueError(
                 "the solver produced non-finite weights: scale the inputs (e.g. StandardScaler) "
@@ -403,7 +254,7 @@ class _BaseMLP(BaseEstimator):
         net = self.network_
         self.n_layers_ = n_hidden + 2
         self.n_outputs_ = net.n_outputs
-        self.out_activation_ = _SKLEARN_NAME.get(net.output.name, net.output.name)
+        self.out_activation_ = SKLEARN_NAME.get(net.output.name, net.output.name)
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_: list[float] = []
@@ -424,27 +275,17 @@ class _BaseMLP(BaseEstimator):
             nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
         )
 
-    def _objective(self, X: Array, Y: Array, w: Array | None, l2: _L2) -> float:
-        """L(θ) on a batch (module docstring), leaving ∇L(θ) in ``network_.flat_grads``."""
-        net = self.network_
-        n = float(len(X))
-        if w is not None:  # the loss is the _SampleWeighted one: s_n = N w_n / Σ w
-            n = float(w.sum())
-            net.loss.s = (w * (len(w) / n)).astype(net.dtype)  # type: ignore[attr-defined]
-        return net.train_step(X, Y) + l2(n)
-
     def _fit_stochastic(
         self, X: Array, Y: Array, sw: Array | None, codes: Array | None, incremental: bool
     ) -> None:
-        """scikit-learn's epoch loop: mini-batches, its stopping rule (``tol``, ``n_iter_no_change``)
-        and learning-rate rules, on the core's train_step and optimiser step."""
+        """scikit-learn's epochs, through `chainrule.fit`: its batches, its L2 term (a penalty),
+        its weighted loss, its stopping and learning-rate rules (`Plateau`, `InverseScaling`)."""
         net = self.network_
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True: use fit")
         if not incremental or self._optimizer is None:
             self._optimizer = self._make_optimizer()
         opt = self._optimizer
-        opt.bind(net)
         val = None
         if self.early_stopping:
             X, Y, sw, val = self._validation_split(X, Y, sw, codes)
@@ -455,94 +296,74 @@ class _BaseMLP(BaseEstimator):
                 f"batch_size={size} is larger than the {n} training rows: it is clipped to {n}", stacklevel=4
             )
             size = n
-        arrays = [X, Y] if sw is None else [X, Y, sw]
-        gather = self.shuffle and size < n
-        buffers = [np.empty((size, *a.shape[1:]), dtype=a.dtype) for a in arrays] if gather else []
-        order = np.arange(n)
-        l2 = _L2(net, self.alpha)
-        bar = _ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose)
-        self.n_iter_ = 0
-        with bar:
-            for _ in range(self.max_iter):
-                if gather:
-                    net.rng.shuffle(order)
-                total = 0.0
-                for start in range(0, n, size):
-                    if gather:  # rows of a permutation, gathered into buffers made once
-                        rows = order[start : start + size]
-                        batch = [
-                            np.take(a, rows, axis=0, out=b[: len(rows)], mode="clip")
-                            for a, b in zip(arrays, buffers, strict=True)
-                        ]
-                    else:
-                        batch = [a[start : start + size] for a in arrays]
-                    w = batch[2] if sw is not None else None
-                    if w is not None and not w.any():
-                        continue  # a batch of zero weight has no gradient
-                    total += self._objective(batch[0], batch[1], w, l2) * len(batch[0])
-                    opt.step()
-                self.n_iter_ += 1
-                self.t_ += n
-                self.loss_ = total / n
-                self.loss_curve_.append(self.loss_)
-                if not math.isfinite(self.loss_):
-                    break  # diverged: _fit reports the non-finite weights
-                stop = self._end_of_epoch(val, bar)
-                if stop or incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                        "optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                        stacklevel=4,
-                    )
-        if self.early_stopping:
-            np.copyto(net.flat_params, self._best_params)
-
-    def _end_of_epoch(self, val: tuple[Array, Array, Array | None] | None, bar: _ProgressBar) -> bool:
-        """scikit-learn's rules after an epoch: track the best loss or validation score, update
-        the learning rate, and say whether to stop."""
-        net, opt, tol = self.network_, self._optimizer, self.tol
-        assert opt is not None
-        postfix = {"loss": f"{self.loss_:.5g}"}
-        if val is not None:
-            score, val_loss = self._validation(*val)
-            self.validation_scores_.append(score)  # type: ignore[union-attr]
-            self.validation_loss_curve_.append(val_loss)  # type: ignore[union-attr]
-            postfix.update(val_score=f"{score:.5g}", val_loss=f"{val_loss:.5g}")
-            worse = score < self.best_validation_score_ + tol
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = net.flat_params.copy()
+        sgd = isinstance(opt, SGD)
+        if sgd and self.learning_rate == "invscaling":  # η₀ / (t + 1)^power_t, t = samples seen
+            opt.schedule = InverseScaling(self.learning_rate_init, self.power_t, n, self.t_)
+        es = val is not None
+        plateau = Plateau(
+            "val_score" if es else "loss",
+            tol=self.tol,
+            patience=self.n_iter_no_change,
+            mode="max" if es else "min",
+            optimizer=opt,
+            factor=0.2 if sgd and self.learning_rate == "adaptive" else None,
+            restore_best_weights=es,
+        )
+        best = self.best_validation_score_ if es else self.best_loss_
+        if best is not None:  # None: a warm start that switches early stopping on or off
+            plateau.best = best
+        plateau.stalls = self._no_improvement_count
+        epochs = 1 if incremental else self.max_iter
+        with ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose) as bar:
+            plateau.say = bar.write if self.verbose else None
+            try:
+                history = fit(
+                    net,
+                    X,
+                    Y,
+                    epochs=epochs,
+                    batch_size=size,
+                    optimizer=opt,
+                    shuffle=self.shuffle,
+                    callbacks=[Epochs(self, val, bar), plateau],
+                    sample_weight=sw,
+                    penalty=L2(net, self.alpha) if self.alpha else None,
+                    accuracy=False,
+                    check_gradients=False,  # scikit-learn checks nothing per batch; the loss suffices
+                )
+            except DivergenceError as e:
+                raise ValueError(
+                    "the solver produced non-finite values: scale the inputs (e.g. StandardScaler) "
+                    "or lower learning_rate_init"
+                ) from e
+        self.n_iter_ = history.epochs
+        self.t_ += n * history.epochs
+        self.loss_curve_ += history["loss"]
+        self.loss_ = self.loss_curve_[-1]
+        self._no_improvement_count = plateau.stalls
+        if es:
+            self.best_validation_score_ = plateau.best
         else:
-            worse = self.loss_ > self.best_loss_ - tol
-            self.best_loss_ = min(self.best_loss_, self.loss_)
-        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
-        bar.update(postfix)
-        if isinstance(opt, SGD) and self.learning_rate == "invscaling":
-            opt.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-        if self._no_improvement_count <= self.n_iter_no_change:
-            return False
-        what = "Validation score" if val is not None else "Training loss"
-        msg = f"{what} did not improve more than tol={tol} for {self.n_iter_no_change} consecutive epochs."
-        if isinstance(opt, SGD) and self.learning_rate == "adaptive" and opt.lr > 1e-6:
-            opt.lr /= 5.0
-            self._no_improvement_count = 0
-            if self.verbose:
-                bar.write(f"{msg} Setting learning rate to {opt.lr:f}")
-            return False
-        if self.verbose:
-            bar.write(f"{msg} Stopping.")
-        return True
+            self.best_loss_ = plateau.best
+        if not incremental and history.epochs == self.max_iter and not history.stopped_early:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _validation_split(
         self, X: Array, Y: Array, sw: Array | None, codes: Array | None
     ) -> tuple[Array, Array, Array | None, tuple[Array, Array, Array | None]]:
-        stratify = codes if self._is_classifier and codes is not None else None
+        """scikit-learn's split: stratified by class only with one output (binary labels)."""
+        binary = codes is not None and self.network_.n_outputs == 1
         arrays = [X, Y] if sw is None else [X, Y, sw]
         parts = train_test_split(
-            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=codes if binary else None,
         )
         train, test = parts[0::2], parts[1::2]
         if len(test[0]) < 2:
@@ -550,31 +371,25 @@ class _BaseMLP(BaseEstimator):
                 "The validation set is too small: increase validation_fraction or give more rows"
             )
         w_train, w_val = (train[2], test[2]) if sw is not None else (None, None)
-        self._best_params = self.network_.flat_params.copy()
         if self.validation_scores_ is None:  # warm start of a fit that had no early stopping
             self.validation_scores_, self.validation_loss_curve_ = [], []
             self.best_validation_score_ = -math.inf
         return train[0], train[1], w_train, (test[0], test[1], w_val)
 
-    def _validation(self, X: Array, Y: Array, w: Array | None) -> tuple[float, float]:
-        """The validation score (accuracy or R², as scikit-learn) and the validation loss."""
-        net = self.network_
-        a = net.forward(X)
-        val_loss = float(np.average(_row_losses(net.loss, net.output, Y), weights=w))
-        return self._score_output(a, Y, w), val_loss
-
     def _fit_lbfgs(self, X: Array, Y: Array, sw: Array | None) -> None:
-        """L-BFGS on the full-batch L(θ) and ∇L(θ), through scipy.optimize.minimize."""
+        """L-BFGS on the full-batch L(θ) and ∇L(θ) of `Network.train_step` (the weighted loss
+        and the L2 penalty of the stochastic solvers), through scipy.optimize.minimize."""
         net = self.network_
-        l2 = _L2(net, self.alpha)
+        l2 = L2(net, self.alpha) if self.alpha else None
+        s = None if sw is None else sw.astype(net.dtype)
 
         def loss_and_grad(theta: Array) -> tuple[float, Array]:
             net.flat_params[...] = theta
-            value = self._objective(X, Y, sw, l2)
+            value = net.train_step(X, Y, s, l2)
             return value, net.flat_grads.astype(np.float64)
 
         self.loss_curve_ = []
-        with _ProgressBar(type(self).__name__, self.max_iter, "iterations", self.verbose) as bar:
+        with ProgressBar(type(self).__name__, self.max_iter, "iterations", self.verbose) as bar:
 
             def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
                 self.loss_curve_.append(float(intermediate_result.fun))
@@ -638,102 +453,11 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return [level.b for level in self.network_.levels]
 
-    # ------------------------------------------------------------------------- files and pickles
-    _FITTED = (
-        "n_iter_",
-        "t_",
-        "loss_",
-        "best_loss_",
-        "loss_curve_",
-        "validation_scores_",
-        "best_validation_score_",
-        "validation_loss_curve_",
-    )
-
-    def _metadata(self) -> dict[str, Any]:
-        """The project's model-file metadata: task, classes, feature names."""
-        meta: dict[str, Any] = {}
-        if self._is_classifier:
-            multilabel = self.network_.loss.name == "binary_cross_entropy" and self.network_.n_outputs > 1
-            meta["task"] = "multilabel" if multilabel else "classification"
-            meta["classes"] = self.classes_.tolist()
-        else:
-            meta["task"] = "regression"
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names"] = [str(f) for f in self.feature_names_in_]
-        return meta
-
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write the fitted estimator to a chainrule model file (safetensors: no pickle)."""
-        check_is_fitted(self)
-        params = {k: _jsonable(v) for k, v in self.get_params(deep=False).items()}
-        fitted = {k: _jsonable(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
-        net = self.network_
-        net.metadata = {
-            **self._metadata(),
-            "sklearn": {"estimator": type(self).__name__, "params": params, "fitted": fitted},
-        }
-        return save_network(net, path, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Any:
-        """A fitted estimator from a model file written by `save` (or by any chainrule trainer)."""
-        net = load_network(path)
-        if net.loss.classifier != cls._is_classifier:
-            other = "MLPClassifier" if net.loss.classifier else "MLPRegressor"
-            raise ValueError(f"{path} holds a {net.loss.name} network: load it with {other}.load")
-        info = net.metadata.get("sklearn", {})
-        params = dict(info.get("params", {}))
-        if not params:  # a network trained elsewhere: read the architecture off its layers
-            hidden = net.levels[:-1]
-            acts = [
-                _SKLEARN_NAME.get(lv.activation.name, lv.activation.name) if lv.activation else "identity"
-                for lv in hidden
-            ]
-            drops = [lv.dropout.p if lv.dropout else 0.0 for lv in hidden]
-            params = {
-                "hidden_layer_sizes": [lv.dense.n_out for lv in hidden],
-                "activation": acts[0] if len(set(acts)) == 1 else acts,
-                "dropout": drops[0] if len(set(drops)) == 1 else drops,
-                "dtype": net.dtype.name,
-            }
-        if isinstance(params.get("class_weight"), list):
-            params["class_weight"] = {k: v for k, v in params["class_weight"]}
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        est = cls(**params)
-        est.network_ = net
-        est.n_features_in_ = net.n_features
-        if "feature_names" in net.metadata:
-            est.feature_names_in_ = np.asarray(net.metadata["feature_names"], dtype=object)
-        if cls._is_classifier:
-            classes = net.metadata.get("classes", list(range(max(net.n_outputs, 2))))
-            est.classes_ = np.asarray(classes)
-        est._reset_fitted(len(net.levels) - 1)
-        for k, v in info.get("fitted", {}).items():
-            if k in cls._FITTED:
-                setattr(est, k, v)
-        return est
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.transformer_tags = TransformerTags(preserves_dtype=[str(self.dtype)])
         return tags
-
-
-def _jsonable(value: Any) -> Any:
-    """A parameter or fitted attribute as JSON (tuples as lists, numpy scalars as numbers)."""
-    if isinstance(value, dict):
-        return [[_jsonable(k), _jsonable(v)] for k, v in value.items()]
-    if isinstance(value, tuple | list | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.random.RandomState):
-        return None  # a generator's state is not a setting
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else value
-    return value
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -806,7 +530,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _targets(
         self, y: Array, reset: bool, classes: Any, sw: Array | None, dtype: np.dtype
-    ) -> tuple[Array, str, Array | None, Array | None]:
+    ) -> tuple[Array, Head, Array | None, Array | None]:
         """The labels as the network's targets: integer classes 0..K−1 (softmax), or 0/1 per output
         (sigmoid: binary and multi-label). Sets ``classes_`` on a fresh fit."""
         if y.ndim == 2 and y.shape[1] == 1:
@@ -848,8 +572,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(
                 "sample_weight leaves only 1 class with a positive weight: a classifier needs 2 classes"
             )
-        loss = "cross_entropy" if not multilabel and len(self.classes_) > 2 else "binary_cross_entropy"
-        return Y, loss, codes, sw
+        # scikit-learn's heads: softmax for 3+ classes, one logistic output for two, one per label
+        binary = not multilabel and len(self.classes_) == 2
+        h = head(len(self.classes_), "binary_cross_entropy" if binary else None, multilabel=multilabel)
+        return Y, h, codes, sw
 
     def _score_output(self, a: Array, Y: Array, w: Array | None) -> float:
         """Accuracy (all labels right, for multi-label) of the network's outputs a."""
@@ -901,11 +627,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _targets(
         self, y: Array, reset: bool, classes: Any, sw: Array | None, dtype: np.dtype
-    ) -> tuple[Array, str, Array | None, Array | None]:
+    ) -> tuple[Array, Head, Array | None, Array | None]:
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(len(y), -1).astype(dtype)
-        return Y, "squared_error", None, sw
+        return Y, head(None, targets=Y.shape[1]), None, sw
 
     def _score_output(self, a: Array, Y: Array, w: Array | None) -> float:
         return float(r2_score(Y, a, sample_weight=w))

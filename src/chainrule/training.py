@@ -16,9 +16,10 @@ state of a fit in progress, with the guard and the checkpoints, is `chainrule.ru
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,10 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int | str | timedelta | None = None,
     resume: bool = False,
+    sample_weight: Any = None,
+    penalty: Callable[[float], float] | None = None,
+    accuracy: bool = True,
+    check_gradients: bool = True,
     world: World | None = None,
 ) -> History:
     """Train ``network`` on (X, y) by backpropagation and gradient descent.
@@ -75,6 +80,18 @@ def fit(
     ``"10m"``, ``"1h"``, a `timedelta`), on SIGINT or SIGTERM (then `TrainingInterrupted` is
     raised) and at the end. ``resume=True`` continues the run saved there: with the same
     arguments it ends bit-identical to a run that was never interrupted.
+
+    ``sample_weight``: a weight s_n ≥ 0 per row, gathered into each batch as X and y are; each
+    batch's L is Σ_n s_n C^n (over Σ_n s_n for the mean), δ^(O)_n times s_n (`chainrule.losses`).
+    ``penalty``: a term R(θ) added to every batch's loss, ``penalty(scale)`` adding scale·∇R(θ)
+    to ``network.flat_grads`` and returning scale·R(θ) (`Network.train_step`; the scikit-learn
+    estimators' L2 is one). ``accuracy=False`` skips the running training accuracy (an argmax
+    per batch) when nobody reads it; ``check_gradients=False`` has the guard check each batch's
+    loss but not ‖∇L‖ (a pass over ∇L per batch saved; no ``clip_norm``): a NaN or inf gradient
+    then shows in the next batch's loss, and the weights go back to the start of the epoch. The
+    epoch's ``loss`` is the mean of the batches' L weighted by their rows (with the mean
+    reduction), as scikit-learn's ``loss_``. A checkpointed run keeps a digest of the weights
+    and the penalty's repr, which a resumed run must match.
 
     ``world`` is the processes that train together (`chainrule.world`): by default this one
     (`Local`); with an `MPIWorld`, every rank calls fit with its own shard of the rows (possibly
@@ -102,6 +119,10 @@ def fit(
                 checkpoint=checkpoint,
                 checkpoint_every=checkpoint_every,
                 resume=resume,
+                sample_weight=sample_weight,
+                penalty=penalty,
+                accuracy=accuracy,
+                check_gradients=check_gradients,
             )
         finally:
             world.stop(network)
@@ -125,6 +146,10 @@ def _fit(
     checkpoint: str | os.PathLike[str] | None,
     checkpoint_every: int | str | timedelta | None,
     resume: bool,
+    sample_weight: Any,
+    penalty: Callable[[float], float] | None,
+    accuracy: bool,
+    check_gradients: bool,
 ) -> History:
     """The one training loop of every face; ``world`` reads the rows, makes the batches and
     computes each batch's ∇L (summed over the processes)."""
@@ -141,11 +166,16 @@ def _fit(
         or clip_norm <= 0
     ):
         raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+    if clip_norm is not None and not check_gradients:
+        raise ValueError("clip_norm needs check_gradients=True: clipping is done by the gradient check")
+    if (sample_weight is not None or penalty is not None) and not world.row_weights:
+        raise ValueError(f"sample_weight and penalty are not supported by {world!r}: train on one process")
     if checkpoint is None and (checkpoint_every is not None or resume):
         raise ValueError("checkpoint_every and resume need checkpoint=RUN_DIR, the run's directory")
     every = parse_interval(checkpoint_every)
     opt = make_optimizer(optimizer, lr)
     X, y = world.rows(network, X, y, "X")
+    s = None if sample_weight is None else _row_weights(sample_weight, len(X), network.dtype)
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
@@ -157,7 +187,7 @@ def _fit(
             early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping)
         )
 
-    batches = world.batches(X, y, batch_size, shuffle)
+    batches = world.batches(X, y, batch_size, shuffle, s)
     opt.bind(network)
     history = History()
     for cb in callbacks:
@@ -168,6 +198,9 @@ def _fit(
         # early stopping with its settings, any other callback with a state by its class
         names = [repr(cb) if isinstance(cb, EarlyStopping) else type(cb).__name__ for cb in kept]
         settings = fingerprint(world, X, y, val, batch_size, shuffle, opt, clip_norm, names)
+        if s is not None or penalty is not None:  # only then, so that older runs still resume
+            settings["sample_weight"] = None if s is None else hashlib.sha256(s.data).hexdigest()
+            settings["penalty"] = repr(penalty)
         run.checkpoint_to(Path(checkpoint), every, settings, resume, epochs)
     logs: dict[str, float] = {}
     run.signals = Signals(world.signals) if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
@@ -176,10 +209,12 @@ def _fit(
             if run.stopped:
                 break
             opt.start_epoch(epoch)
+            epoch_batches = batches.epoch(network.rng, run.pos.batch)
             logs = _train_epoch(
-                world, network, opt, batches.epoch(network.rng, run.pos.batch), callbacks, run
+                world, network, opt, epoch_batches, callbacks, run, penalty, accuracy, check_gradients
             )
-            if not math.isfinite(logs["loss"]):
+            unchecked = not check_gradients and not np.isfinite(network.flat_params).all()
+            if not math.isfinite(logs["loss"]) or unchecked:  # unchecked: the last step's gradient
                 raise run.diverged(logs["loss"])
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in world.evaluate(network, *val).items()})
@@ -198,6 +233,9 @@ def _train_epoch(
     batches: Iterator[tuple[Array, ...]],
     callbacks: list[Callback],
     run: Run,
+    penalty: Callable[[float], float] | None = None,
+    accuracy: bool = True,
+    check_gradients: bool = True,
 ) -> dict[str, float]:
     """One pass over the data (the rest of it, when resumed): per batch, forward, backward (and,
     with N processes, the Allreduce), the guard, θ ← θ − η∇L. Returns the epoch's mean (or
@@ -205,8 +243,11 @@ def _train_epoch(
     loss, step = network.loss, world.step
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
     for batch, rows in enumerate(batches, start=run.pos.batch):
-        value, sum_c, right, n = step(network, rows, run.pos.step)  # L, Σ_n C^n, right predictions, rows
-        run.guard(value)
+        value, sum_c, right, n = step(network, rows, run.pos.step, penalty, accuracy)  # L, Σ C^n, right, rows
+        if check_gradients:
+            run.guard(value)
+        elif not math.isfinite(value):
+            raise run.diverged(value)
         opt.step()
         total += sum_c
         seen += n
@@ -215,6 +256,21 @@ def _train_epoch(
             cb.on_batch_end(batch, {"loss": total * loss.scale(seen), "samples": seen})
         run.after_batch(batch + 1, total, correct, seen)
     logs = {"loss": total * loss.scale(seen)}
-    if loss.classifier:
+    if loss.classifier and accuracy:
         logs["accuracy"] = correct / seen
     return logs
+
+
+def _row_weights(sample_weight: Any, n: int, dtype: np.dtype) -> Array:
+    """``sample_weight`` as the network's dtype, one finite weight ≥ 0 per row, not all zero."""
+    s = np.asarray(sample_weight)
+    if s.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numbers, got an array of {s.dtype}")
+    s = np.ascontiguousarray(s, dtype=dtype)
+    if s.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per row of X, got {s.shape}")
+    if not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError("sample_weight must be finite and ≥ 0")
+    if not s.any():
+        raise ValueError("sample_weight is zero for every row: give some rows a positive weight")
+    return s

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ class World:
     rank: int = 0
     size: int = 1
     signals: bool = True  # SIGINT and SIGTERM save and stop a checkpointed run
+    row_weights: bool = True  # fit's sample_weight and penalty
 
     @property
     def root(self) -> bool:
@@ -106,16 +107,28 @@ class World:
         X = network.check_X(X)
         return X, network.check_y(y, len(X))
 
-    def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> Batches:
-        return Batches(X, y, batch_size, shuffle)
+    def batches(
+        self, X: Array, y: Array, batch_size: int | None, shuffle: bool, s: Array | None = None
+    ) -> Batches:
+        """The batches of an epoch, each (X, y) or, with row weights ``s``, (X, y, s)."""
+        return Batches(X, y, batch_size, shuffle, s)
 
-    def step(self, network: Network, batch: tuple[Array, ...], index: int) -> tuple[float, float, int, int]:
-        """One step on a batch: (L of the batch, Σ_n C^n, correctly classified rows, rows), with
-        ∇L in ``network.flat_grads``. ``index`` is the number of steps before this one."""
-        Xb, yb = batch
-        value = network.train_step(Xb, yb)
+    def step(
+        self,
+        network: Network,
+        batch: tuple[Array, ...],
+        index: int,
+        penalty: Callable[[float], float] | None = None,
+        accuracy: bool = True,
+    ) -> tuple[float, float, int, int]:
+        """One step on a batch: (L of the batch, L / scale(rows), correctly classified rows, rows),
+        with ∇L in ``network.flat_grads``; L / scale(rows) is Σ_n C^n without weights or penalty.
+        ``index`` is the number of steps before this one; ``accuracy=False`` counts no right
+        predictions (no argmax)."""
+        Xb, yb, *s = batch
+        value = network.train_step(Xb, yb, s[0] if s else None, penalty)
         loss, n = network.loss, len(yb)
-        correct = loss.correct(network.output.a, yb) if loss.classifier else 0
+        correct = loss.correct(network.output.a, yb) if loss.classifier and accuracy else 0
         return value, value / loss.scale(n), correct, n
 
     def evaluate(self, network: Network, X: Array, y: Array) -> dict[str, float]:
@@ -150,6 +163,7 @@ class MPIWorld(World):
     applies the identical update, so the copies never drift apart."""
 
     signals = False  # a signal may reach the ranks after different batches: mpiexec ends the job
+    row_weights = False
 
     def __init__(self, comm: Any = None) -> None:
         self.MPI = _mpi()
@@ -245,12 +259,21 @@ class MPIWorld(World):
             raise ValueError(f"{what} is empty on every rank: give the ranks the rows of the data set")
         return X, y
 
-    def batches(self, X: Array, y: Array, batch_size: int | None, shuffle: bool) -> Parts:
+    def batches(
+        self, X: Array, y: Array, batch_size: int | None, shuffle: bool, s: Array | None = None
+    ) -> Parts:
         start, n = self.offset_and_total(len(X))
         return Parts(X, y, start, n, batch_size, shuffle)
 
-    def step(self, network: Network, batch: tuple[Array, ...], index: int) -> tuple[float, float, int, int]:
-        """Of the global batch, summed over the ranks."""
+    def step(
+        self,
+        network: Network,
+        batch: tuple[Array, ...],
+        index: int,
+        penalty: Callable[[float], float] | None = None,
+        accuracy: bool = True,
+    ) -> tuple[float, float, int, int]:
+        """Of the global batch, summed over the ranks (no row weights, no penalty)."""
         Xb, yb, n = batch
         if self.dropouts:
             self.own_masks(network, index)
