@@ -360,7 +360,7 @@ BAD = [
     (["evaluate", "{model}", "--data", "digits"], "digits has 64 features but the model expects 3"),
     (
         ["predict", "{model}", "{dir}/narrow.csv"],
-        "has 2 feature columns but the model expects 3 (it lacks height)",
+        "lacks the model's feature column(s) height (its columns: weight, length)",
     ),
     (["predict", "{model}", "{dir}/rows.txt"], "is neither .csv nor .npy"),
     (["predict", "{model}", "{dir}/none.csv"], "no such file"),

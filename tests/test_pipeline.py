@@ -126,4 +126,34 @@ def test_a_named_data_dir_is_used_or_refused_and_checked_by_fingerprint(tmp_path
     other = _fashion_files(tmp_path / "other", seed=4)  # another copy: not the data it was trained on
     status, _, err = call(capsys, "evaluate", model, "--data-dir", other)
     line = one_error_line(status, err)
-    assert "differs from the data the model was trained on" in line and "--data" in line
+    assert "differs from the data the model was trained on" in line and "--data fashion-mnist" in line
+    status, out, err = call(capsys, "evaluate", model, "--data", "fashion-mnist", "--data-dir", other)
+    assert status == 0 and "the 20 test rows of fashion-mnist (another copy than" in out, err
+
+
+def test_columns_are_matched_by_name_never_by_position(tmp_path, capsys, monkeypatch):
+    """A model trained on a, b, c refuses a file headed b, a, zzz or x, y, z (it lacks c), where
+    a column taken by its position would give silently wrong predictions; the right names in
+    another order, with other columns beside them, are found by name."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    rows = "\n".join(f"{a:.5f},{b:.5f},{c:.5f},{int(a > c)}" for a, b, c in X)
+    (tmp_path / "abc.csv").write_text("a,b,c,label\n" + rows + "\n")
+    status, _, err = call(
+        capsys, "train", "--data", "abc.csv", "--layers", "4", "--epochs", "2", "--out", "r"
+    )
+    assert status == 0, err
+    model = tmp_path / "r" / "model.safetensors"
+    for header, lacking in (("b,a,zzz,label", "c"), ("x,y,z,label", "a, b, c")):
+        (tmp_path / "new.csv").write_text(header + "\n" + rows + "\n")
+        for command in (["predict", model, "new.csv"], ["evaluate", model, "--data", "new.csv"]):
+            status, out, err = call(capsys, *command)
+            assert f"lacks the model's feature column(s) {lacking} (" in one_error_line(status, err)
+    swapped = "\n".join(f"{c:.5f},x,{a:.5f},{b:.5f}" for a, b, c in X)
+    (tmp_path / "swapped.csv").write_text("c,note,a,b\n" + swapped + "\n")
+    status, out, err = call(capsys, "predict", model, "swapped.csv")
+    assert status == 0, err
+    network = cr.load(model)
+    expected = network.predict(data.standardize(X.round(5), network.metadata))
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == [str(k) for k in expected]

@@ -69,13 +69,15 @@ def held_out(
 
     Without ``data_name``: the test rows of the data set the model was trained on, split as in
     training, if that data set is a built-in one whose source still has the fingerprint the
-    model recorded. A CSV file is read only when named: the test rows of the file the model was
-    trained on (if its fingerprint matches), else all the rows of the file."""
+    model recorded (else an error). Named, a built-in data set gives its test rows, said to be
+    of another copy when its fingerprint differs. A CSV file is read only when named: the test
+    rows of the file the model was trained on (if its fingerprint matches), else all its rows."""
     meta = network.metadata
     trained = meta.get("data") if isinstance(meta.get("data"), dict) else {}
     classes = model_classes(network)
     target = target or meta.get("target")
     recorded = trained.get("fingerprint")
+    named = data_name is not None
     if data_name is None:
         data_name = trained.get("name")
         if not isinstance(data_name, str):
@@ -87,13 +89,15 @@ def held_out(
             )
     csv = data_name not in data.DATASETS and data.is_csv(data_name)
     same = str(Path(data_name).resolve()) == trained.get("name") if csv else data_name == trained.get("name")
+    other_copy = False
     if same and recorded is not None and fingerprint(data_name, data_dir) != recorded:
-        if not csv:
+        if not (csv or named):
             raise ValueError(
                 f"the {data_name} data found now differs from the data the model was trained on "
-                "(another fingerprint): pass data= and data_dir= to name the data to evaluate on"
+                f"(another fingerprint): pass data={data_name} (and data_dir=) to evaluate on this copy"
             )
-        same = False  # the file changed: its rows are new data
+        other_copy = True
+        same = csv is False  # a changed file's rows are new data; another copy is split as before
     if csv and not (same and recorded is not None):
         return _csv_rows(network, Path(data_name), target, classes)
     if not same:
@@ -114,7 +118,8 @@ def held_out(
     if classes is not None and ds.classes != classes:
         y = data.labels_to_indices(np.asarray(ds.classes, dtype=object)[ds.y_test], classes)
     X = data.standardize(ds.X_test, meta)
-    return X, y, f"the {len(y)} test rows of {data_name}"
+    copy = " (another copy than the model was trained on)" if other_copy else ""
+    return X, y, f"the {len(y)} test rows of {data_name}{copy}"
 
 
 def _csv_rows(
@@ -136,18 +141,25 @@ def model_features(
     network: Network, header: list[str], cells: np.ndarray, path: Path, target: str | None
 ) -> np.ndarray:
     """The model's input columns of a CSV table, as numbers: found by name when the model
-    records its feature names (any order, other columns ignored), else every column but the
-    target, which must then be as many as the model's inputs."""
+    records its feature names (any order, other columns ignored; every one of them needed, never
+    a column taken by its position instead), else every column but the target, which must then
+    be as many as the model's inputs."""
     wanted = network.metadata.get("feature_names")
-    if isinstance(wanted, list) and set(wanted) <= set(header):
+    if isinstance(wanted, list):
+        missing = [name for name in wanted if name not in header]
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise ValueError(
+                f"{path} lacks the model's feature column(s) {shown} (its columns: "
+                f"{', '.join(header[:10])}): give the columns the model was trained on, by their names"
+            )
         names = list(wanted)
     else:
         names = [name for name in header if name != target]
         if len(names) != network.n_features:
-            lacks = f" (it lacks {', '.join(sorted(set(wanted) - set(header))[:5])})" if wanted else ""
             raise ValueError(
-                f"{path} has {len(names)} feature columns but the model expects {network.n_features}"
-                f"{lacks}: give the same columns as in training"
+                f"{path} has {len(names)} feature columns but the model expects {network.n_features}: "
+                "give the same columns as in training"
             )
     return data.numeric(cells[:, [header.index(n) for n in names]], names, path)
 
