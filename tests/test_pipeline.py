@@ -157,3 +157,78 @@ def test_columns_are_matched_by_name_never_by_position(tmp_path, capsys, monkeyp
     network = cr.load(model)
     expected = network.predict(data.standardize(X.round(5), network.metadata))
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == [str(k) for k in expected]
+
+
+def test_a_failed_run_leaves_no_empty_run_directory(tmp_path, capsys, monkeypatch):
+    """A run that diverges (or stops on bad input) removes the run directory it made, if it is
+    still empty; one the user made is left as it was."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", "xor", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "1", "--layers", "8"]
+    status, _, err = call(capsys, "train", *args, "--out", "dv")
+    assert "training diverged" in one_error_line(status, err)
+    assert not (tmp_path / "dv").exists()
+    (tmp_path / "mine").mkdir()
+    status, _, err = call(capsys, "train", *args, "--out", "mine")
+    assert status == 1 and (tmp_path / "mine").is_dir()
+    with pytest.raises(FloatingPointError):
+        cr.Experiment(data="xor", optimizer="sgd", lr=1e30, epochs=1, hidden=(8,)).run(tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+    for every in (0, -1, "x", "0s", 1.5, True):
+        with pytest.raises(ValueError, match="checkpoint_every must be"):
+            cr.Experiment(data="xor", epochs=1).run(tmp_path / "ck", checkpoint_every=every)
+        assert not (tmp_path / "ck").exists()
+
+
+class _TwoProcesses(cr.Local):
+    size = 2
+
+
+def test_resume_checks_run_json_and_the_number_of_processes(tmp_path):
+    from chainrule.pipeline import resume, stored_experiment
+
+    cr.Experiment(data="xor", epochs=2, hidden=(4,)).run(tmp_path / "r", checkpoint_every=1)
+    stored = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert stored["processes"] == 1 and stored["checkpoint_every"] == 1
+    with pytest.raises(ValueError, match=r"started on 1 process\(es\), not 2: resume it on 1"):
+        stored_experiment(tmp_path / "r", _TwoProcesses())
+    before = (tmp_path / "r" / "model.safetensors").read_bytes()
+    assert (
+        resume(tmp_path / "r").network.flat_params.tobytes()
+        == cr.load(tmp_path / "r" / "model.safetensors").flat_params.tobytes()
+    )
+    assert (tmp_path / "r" / "model.safetensors").read_bytes() == before  # a finished run: the same bytes
+    for damaged in (1e308, float("nan"), 0, "soon", None, True):
+        (tmp_path / "r" / "run.json").write_text(json.dumps({**stored, "checkpoint_every": damaged}))
+        with pytest.raises(ValueError, match=r"run\.json is not as chainrule wrote it"):
+            stored_experiment(tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"target": 3}, "target must be None or a name"),
+        ({"loss": [1]}, "loss must be None or a name"),
+        ({"data_dir": 5}, "data_dir must be a folder's path"),
+        ({"data_dir": "/tmp"}, "data_dir= is the folder of the Fashion-MNIST files, not used by digits"),
+        ({"target": "y"}, "target= names a column of a CSV file, and digits is none"),
+        ({"hidden": 64}, "hidden must be a sequence of layer widths"),
+        ({"hidden": "64"}, "hidden must be a sequence of layer widths"),
+        ({"hidden": (0,)}, "hidden must be positive layer widths"),
+        ({"activation": 5}, "activation must be a name or one name per hidden layer"),
+        ({"activation": ("relu", "tanh")}, "activation= names 2 hidden layers but hidden= has 1"),
+        ({"epochs": 0}, "epochs must be an integer ≥ 1"),
+        ({"lr": float("nan")}, r"lr must lie in \(0, ∞\)"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, momentum, nesterov, adam"),
+        ({"val_fraction": 1.0}, r"val_fraction must lie in \[0, 1\)"),
+    ],
+)
+def test_an_experiment_checks_every_setting_when_it_is_made(settings, message):
+    with pytest.raises(ValueError, match=message):
+        cr.Experiment(**settings)
+
+
+def test_from_dict_names_the_missing_and_unknown_settings():
+    d = cr.Experiment().to_dict()
+    assert cr.Experiment.from_dict(d) == cr.Experiment()
+    with pytest.raises(ValueError, match="lack seed and have unknown sed"):
+        cr.Experiment.from_dict({**{k: v for k, v in d.items() if k != "seed"}, "sed": 1})

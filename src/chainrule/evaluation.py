@@ -9,6 +9,7 @@ taken on other rows than the test rows, and a model file never makes the tool re
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 
 import chainrule.data as data
 from chainrule.network import Network
+from chainrule.world import World
 
 
 def trained_on(e: Any) -> dict[str, Any]:
@@ -175,3 +177,34 @@ def model_classes(network: Network) -> list[Any] | None:
     if not isinstance(classes, list) or len(classes) != n:
         raise ValueError(f"the model's classes {classes!r} do not fit its {n} outputs: the file is damaged")
     return classes
+
+
+def predictions(network: Network, X: np.ndarray) -> np.ndarray:
+    """`Network.predict`, also of no rows (a process's empty shard)."""
+    if len(X):
+        return network.predict(X)
+    return network.loss.predict(np.empty((0, network.n_outputs), dtype=network.dtype))
+
+
+def score(network: Network, X: np.ndarray, y: np.ndarray, world: World) -> dict[str, float]:
+    """The loss and accuracy, or for regression the loss, RMSE, MAE and R² = 1 − mean(r²) / var(y)
+    of the residuals r, of the rows of all processes (each passing its own)."""
+    result = world.evaluate(network, *world.rows(network, X, y, "X"))
+    if network.loss.classifier:
+        return result
+    residual = predictions(network, X)[:, 0].astype(np.float64) - y
+    sums = world.sum(np.array([len(y), np.sum(residual**2), np.sum(np.abs(residual)), np.sum(y)]))
+    n, squares, absolute, total = sums.tolist()
+    variance = float(world.sum(np.array([np.sum((y - total / n) ** 2)]))[0]) / n
+    return {
+        **result,
+        "rmse": math.sqrt(squares / n),
+        "mae": absolute / n,
+        "r2": 1 - (squares / n) / variance if variance > 0 else float("nan"),
+    }
+
+
+def confusion_matrix(network: Network, X: np.ndarray, y: np.ndarray, k: int, world: World) -> np.ndarray:
+    """C[t, p] = the rows of true class t predicted as p, summed over the processes."""
+    cm = np.bincount(y * k + predictions(network, X), minlength=k * k).reshape(k, k).astype(np.int64)
+    return world.sum(cm)

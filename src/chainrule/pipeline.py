@@ -15,12 +15,13 @@ directory: model.safetensors, history.json, metrics.json, run.json (the experime
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,12 +34,13 @@ import chainrule.plots as plots
 import chainrule.shards as shards
 from chainrule.callbacks import Callback, History
 from chainrule.checkpoint import checkpoints
-from chainrule.evaluation import trained_on
+from chainrule.evaluation import confusion_matrix, score, trained_on
 from chainrule.heads import head
 from chainrule.io import save
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
+from chainrule.run import parse_interval
 from chainrule.safefile import atomic_write
 from chainrule.schedules import CosineDecay
 from chainrule.training import fit
@@ -97,13 +99,42 @@ class Experiment:
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} must be one of {', '.join(options)}, got {getattr(self, name)!r}")
 
-        if not isinstance(self.data, str) or not self.data:
-            raise ValueError(f"data must be a data set name or a .csv path, got {self.data!r}")
+        def text(name: str, optional: bool = True) -> None:
+            value = getattr(self, name)
+            if not (isinstance(value, str) and value) and not (optional and value is None):
+                raise ValueError(f"{name} must be {'None or ' if optional else ''}a name, got {value!r}")
+
+        text("data", optional=False)
+        text("target")
+        text("loss")
+        if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
+            raise ValueError(f"data_dir must be a folder's path, got {self.data_dir!r}")
+        if self.data_dir is not None and self.data != "fashion-mnist":
+            raise ValueError(
+                f"data_dir= is the folder of the Fashion-MNIST files, not used by {self.data}: leave it out"
+            )
+        if self.target is not None and self.data in data.DATASETS:
+            raise ValueError(f"target= names a column of a CSV file, and {self.data} is none: leave it out")
+        if not isinstance(self.hidden, Sequence) or isinstance(self.hidden, str):
+            raise ValueError(
+                f"hidden must be a sequence of layer widths such as (128, 64), got {self.hidden!r}"
+            )
         object.__setattr__(self, "hidden", tuple(self.hidden))
-        if not isinstance(self.activation, str):
-            object.__setattr__(self, "activation", tuple(self.activation))
         if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
             raise ValueError(f"hidden must be positive layer widths, got {self.hidden!r}")
+        if not isinstance(self.activation, str):
+            if not isinstance(self.activation, Sequence) or not all(
+                isinstance(a, str) for a in self.activation
+            ):
+                raise ValueError(
+                    f"activation must be a name or one name per hidden layer, got {self.activation!r}"
+                )
+            object.__setattr__(self, "activation", tuple(self.activation))
+            if len(self.activation) != len(self.hidden):
+                raise ValueError(
+                    f"activation= names {len(self.activation)} hidden layers but hidden= has "
+                    f"{len(self.hidden)}: give one activation for all, or one per hidden layer"
+                )
         choice("task", data.TASKS)
         choice("optimizer", OPTIMIZERS)
         choice("schedule", SCHEDULES)
@@ -134,8 +165,16 @@ class Experiment:
     def from_dict(cls, d: Any) -> Experiment:
         """The experiment of a `to_dict`, every value checked again."""
         names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(d, dict) or set(d) != names:
-            raise ValueError(f"an experiment is a JSON object with the keys {', '.join(sorted(names))}")
+        if not isinstance(d, dict):
+            raise ValueError(f"an experiment is a JSON object of its settings, not {type(d).__name__}")
+        missing, unknown = sorted(names - set(d)), sorted(set(d) - names)
+        if missing or unknown:
+            raise ValueError(
+                "an experiment's settings"
+                + (f" lack {', '.join(missing)}" if missing else "")
+                + (" and" if missing and unknown else "")
+                + (f" have unknown {', '.join(unknown)}" if unknown else "")
+            )
         return cls(**d)
 
     # ------------------------------------------------------------------- running it
@@ -158,25 +197,33 @@ class Experiment:
         `resume` (out) continues the run after a crash."""
         if out is None and checkpoint_every is not None:
             raise ValueError("checkpoint_every needs out=RUN_DIR, where the checkpoints go")
+        if checkpoint_every is not None:
+            parse_interval(checkpoint_every)  # now, before anything is written
         pipe = self.pipeline(world)
-        run_dir = None
-        if out is not None:
-            run_dir = prepare_run_dir(Path(out), overwrite, pipe.world)
+        if out is None:
+            pipe.fit(callbacks=callbacks)
+            return pipe.finish()
+        with run_directory(Path(out), overwrite, pipe.world) as run_dir:
             if checkpoint_every is not None and pipe.world.root:
-                store_experiment(run_dir, self, checkpoint_every, overwrite)
-        checkpoint = run_dir if checkpoint_every is not None else None
-        pipe.fit(callbacks=callbacks, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-        return pipe.finish(run_dir, overwrite)
+                store_experiment(run_dir, self, checkpoint_every, overwrite, pipe.world)
+            checkpoint = run_dir if checkpoint_every is not None else None
+            pipe.fit(callbacks=callbacks, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+            return pipe.finish(run_dir, overwrite)
 
 
 def store_experiment(
-    run_dir: Path, experiment: Experiment, checkpoint_every: int | str | timedelta, overwrite: bool
+    run_dir: Path,
+    experiment: Experiment,
+    checkpoint_every: int | str | timedelta,
+    overwrite: bool,
+    world: World | None = None,
 ) -> None:
-    """RUN/run.json: the experiment (with a CSV path made absolute) and how often it saves."""
+    """RUN/run.json: the experiment (with a CSV path made absolute), how often it saves, and on
+    how many processes it runs."""
     if checkpoints(run_dir):
         raise FileExistsError(
             f"{run_dir} holds checkpoints of an earlier run: continue it with resume={run_dir}, or choose "
-            "another out"
+            "another out="
         )
     stored = experiment.to_dict()
     if data.is_csv(experiment.data):
@@ -184,12 +231,17 @@ def store_experiment(
     if experiment.data_dir is not None:
         stored["data_dir"] = str(Path(experiment.data_dir).resolve())
     every = checkpoint_every.total_seconds() if isinstance(checkpoint_every, timedelta) else checkpoint_every
-    text = json.dumps({"experiment": stored, "checkpoint_every": every}, indent=1) + "\n"
+    processes = 1 if world is None else world.size
+    text = json.dumps({"experiment": stored, "checkpoint_every": every, "processes": processes}, indent=1)
+    text += "\n"
     atomic_write(run_dir / RUN_FILE, text.encode(), overwrite=overwrite)
 
 
-def stored_experiment(run_dir: str | os.PathLike[str]) -> tuple[Experiment, int | float | str]:
-    """The experiment and checkpoint interval that RUN/run.json holds."""
+def stored_experiment(
+    run_dir: str | os.PathLike[str], world: World | None = None
+) -> tuple[Experiment, int | float | str]:
+    """The experiment and checkpoint interval that RUN/run.json holds; the run must continue on
+    as many processes as it started on (those of ``world``)."""
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise FileNotFoundError(
@@ -201,9 +253,20 @@ def stored_experiment(run_dir: str | os.PathLike[str]) -> tuple[Experiment, int 
         every = stored["checkpoint_every"]
         if isinstance(every, bool) or not isinstance(every, int | float | str):
             raise ValueError(f"checkpoint_every {every!r}")
-        return Experiment.from_dict(stored["experiment"]), every
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        parse_interval(interval(every))
+        processes = stored.get("processes", 1)
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"processes {processes!r}")
+        experiment = Experiment.from_dict(stored["experiment"])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError) as e:
         raise ValueError(f"{path} is not as chainrule wrote it ({e}): start the run again") from None
+    size = 1 if world is None else world.size
+    if processes != size:
+        raise ValueError(
+            f"{run_dir} was started on {processes} process(es), not {size}: resume it on {processes}, "
+            "so that every step sums the same rows"
+        )
+    return experiment, every
 
 
 def resume(
@@ -215,7 +278,7 @@ def resume(
 ) -> Result:
     """Continue the checkpointed run in ``run_dir`` with its own settings, to the end (a finished
     run ends at once) and write its files; it ends bit-identical to a run never interrupted."""
-    experiment, every = stored_experiment(run_dir)
+    experiment, every = stored_experiment(run_dir, world)
     pipe = experiment.pipeline(world, report)
     every = float(every) if isinstance(every, float) else every
     pipe.fit(callbacks=callbacks, checkpoint=Path(run_dir), checkpoint_every=interval(every), resume=True)
@@ -226,25 +289,40 @@ def interval(every: int | float | str) -> int | str | timedelta:
     return timedelta(seconds=every) if isinstance(every, float) else every
 
 
+@contextlib.contextmanager
+def run_directory(out: Path, overwrite: bool, world: World) -> Iterator[Path]:
+    """``out`` prepared (`prepare_run_dir`) for the block; if the block fails, a directory made
+    here that is still empty is removed: a failed run leaves no empty run directory behind."""
+    made = world.root and not out.exists()
+    prepare_run_dir(out, overwrite, world)
+    try:
+        yield out
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only an empty directory: a run's checkpoints stay
+        raise
+
+
 def prepare_run_dir(out: Path, overwrite: bool, world: World) -> Path:
     """The run directory ``out``, used only if it is new or empty (or with ``overwrite``),
     created and checked for writing now rather than after the training (by rank 0)."""
     if world.root:
         if out.exists() and not out.is_dir():
-            raise NotADirectoryError(f"out={str(out)!r} is a file, not a directory: choose another out")
+            raise NotADirectoryError(f"{out} is a file, not a directory: give another out=")
         if out.is_dir() and any(out.iterdir()) and not overwrite:
             raise FileExistsError(
                 f"run directory {out} exists and is not empty: pass overwrite=True to replace its files, "
-                "or choose another out"
+                "or give another out="
             )
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise type(e)(
-                e.errno, f"cannot create the run directory {out} ({e.strerror}): choose another out"
+                e.errno, f"cannot create the run directory {out} ({e.strerror}): give another out="
             ) from None
         if not os.access(out, os.W_OK | os.X_OK):
-            raise PermissionError(f"cannot write in the run directory {out}: choose another out")
+            raise PermissionError(f"cannot write in the run directory {out}: give another out=")
     world.broadcast(None)  # the others wait for it
     return out
 
@@ -386,38 +464,6 @@ class Pipeline:
             "processes": self.world.size,
             **scores,
         }
-
-
-# ----------------------------------------------------------------------------------- scores
-def predictions(network: Network, X: np.ndarray) -> np.ndarray:
-    """`Network.predict`, also of no rows (a process's empty shard)."""
-    if len(X):
-        return network.predict(X)
-    return network.loss.predict(np.empty((0, network.n_outputs), dtype=network.dtype))
-
-
-def score(network: Network, X: np.ndarray, y: np.ndarray, world: World) -> dict[str, float]:
-    """The loss and accuracy, or for regression the loss, RMSE, MAE and R² = 1 − mean(r²) / var(y)
-    of the residuals r, of the rows of all processes (each passing its own)."""
-    result = world.evaluate(network, *world.rows(network, X, y, "X"))
-    if network.loss.classifier:
-        return result
-    residual = predictions(network, X)[:, 0].astype(np.float64) - y
-    sums = world.sum(np.array([len(y), np.sum(residual**2), np.sum(np.abs(residual)), np.sum(y)]))
-    n, squares, absolute, total = sums.tolist()
-    variance = float(world.sum(np.array([np.sum((y - total / n) ** 2)]))[0]) / n
-    return {
-        **result,
-        "rmse": math.sqrt(squares / n),
-        "mae": absolute / n,
-        "r2": 1 - (squares / n) / variance if variance > 0 else float("nan"),
-    }
-
-
-def confusion_matrix(network: Network, X: np.ndarray, y: np.ndarray, k: int, world: World) -> np.ndarray:
-    """C[t, p] = the rows of true class t predicted as p, summed over the processes."""
-    cm = np.bincount(y * k + predictions(network, X), minlength=k * k).reshape(k, k).astype(np.int64)
-    return world.sum(cm)
 
 
 def write_run(

@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -227,8 +228,15 @@ class MPIWorld(World):
             if not isinstance(e, ValueError | TypeError | OSError | FloatingPointError):
                 traceback.print_exc()  # a bug, not bad input: show where
             print(f"chainrule: rank {self.rank} of {self.size}: {type(e).__name__}: {e}", file=sys.stderr)
-            sys.stderr.flush()
-            self.comm.Abort(1)
+            self.abort(1)
+
+    def abort(self, status: int) -> None:
+        """End every rank with ``status`` (``MPI_Abort``), once the launcher has had a moment to
+        pass on what this rank printed (it drops what is still in flight when the job ends)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        time.sleep(0.2)
+        self.comm.Abort(status)
 
     # ------------------------------------------------------------------- the fit loop's part
     def start(self, network: Network) -> None:

@@ -47,8 +47,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except OSError as e:  # a file that cannot be read or written
-        where = f" {e.filename}" if e.filename else ""
-        _error(f"{e.strerror or e}:{where}: check the path and its permissions", 1)
+        if e.filename is None and e.strerror and ": " in e.strerror:  # chainrule's own: names the fix
+            _error(_flags(e.strerror), 1)
+        where = f": {e.filename}" if e.filename else ""
+        _error(f"{e.strerror or e}{where}: check the path and its permissions", 1)
     except KeyboardInterrupt:
         _error("interrupted", 130)
     except Exception:

@@ -238,8 +238,7 @@ def _error(message: str, status: int) -> None:
     """Print ``message`` as one line on stderr and exit with ``status`` (under mpiexec, ending every rank)."""
     if isinstance(world, MPIWorld) and world.size > 1:  # end them all, or they wait for it forever
         print(f"error: rank {world.rank} of {world.size}: {' '.join(message.split())}", file=sys.stderr)
-        sys.stderr.flush()
-        world.comm.Abort(status)
+        world.abort(status)
     else:
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)

@@ -29,10 +29,7 @@ from chainrule.cli.app import (
     app,
     console,
 )  # fmt: skip
-from chainrule.evaluation import held_out, model_classes, model_features
-from chainrule.pipeline import (
-    score,
-)
+from chainrule.evaluation import held_out, model_classes, model_features, score
 from chainrule.world import Local
 
 

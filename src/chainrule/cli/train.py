@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -40,7 +41,7 @@ from chainrule.cli.app import (
 from chainrule.pipeline import (
     Experiment,
     interval,
-    prepare_run_dir,
+    run_directory,
     store_experiment,
     stored_experiment,
 )
@@ -175,7 +176,9 @@ def train(
             callback=_within(0, 1, example="--dropout 0.2"),
         ),
     ] = 0.0,
-    seed: Annotated[int, typer.Option(help="seed of the weights, the split, shuffling and dropout")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="seed of the weights, the split, shuffling and dropout")
+    ] = 0,
     dtype: Annotated[
         Literal["float32", "float64"], typer.Option(help="of the weights and the data")
     ] = "float32",
@@ -235,7 +238,7 @@ def train(
     if resume is not None:
         if ctx is not None:
             _resume_takes_no_options(ctx)
-        experiment, every = stored_experiment(resume)
+        experiment, every = stored_experiment(resume, world)
         run = resume
     else:
         settings = _settings(
@@ -282,38 +285,40 @@ def train(
         pipe = experiment.pipeline(world, report=downloads)
     finally:
         downloads.close()
-    if resume is None:  # the data is good: now the run directory, before the training
-        prepare_run_dir(run, force, world)
-        if every is not None and world.root:
-            store_experiment(run, experiment, every, force)
-    rows = pipe.rows
-    console.print(
-        f"training {'-'.join(map(str, pipe.sizes))} network ({pipe.network.n_parameters:,} parameters) "
-        f"on {experiment.data}: {rows['train']} training, {rows['val']} validation, {rows['test']} test "
-        f"rows; {pipe.optimizer!r}, batch {experiment.batch_size or 'full'}"
-        + (f"; {world.size} processes" if world.size > 1 else ""),
-        soft_wrap=True,
-        markup=False,
-    )
-    progress = _Progress(experiment.epochs, pipe.batches_per_epoch)
-    try:
-        pipe.fit(
-            callbacks=[progress],
-            checkpoint=None if every is None else run,
-            checkpoint_every=None if every is None else interval(every),
-            resume=resume is not None,
+    # the data is good: now the run directory, before the training (removed again if the run
+    # fails before it wrote anything there)
+    made = contextlib.nullcontext(run) if resume is not None else run_directory(run, force, world)
+    with made:
+        if resume is None and every is not None and world.root:
+            store_experiment(run, experiment, every, force, world)
+        rows = pipe.rows
+        console.print(
+            f"training {'-'.join(map(str, pipe.sizes))} network ({pipe.network.n_parameters:,} parameters) "
+            f"on {experiment.data}: {rows['train']} training, {rows['val']} validation, {rows['test']} test "
+            f"rows; {pipe.optimizer!r}, batch {experiment.batch_size or 'full'}"
+            + (f"; {world.size} processes" if world.size > 1 else ""),
+            soft_wrap=True,
+            markup=False,
         )
-    except cr.TrainingInterrupted as e:
-        progress.bar.stop()
-        name = signal.Signals(e.signal).name
-        _error(
-            f"{name}: training stopped, its state saved in {e.checkpoint}; continue it with: "
-            f"chainrule train --resume {run}",
-            128 + e.signal,
-        )
-    finally:
-        progress.bar.stop()
-    result = pipe.finish(run, overwrite=True)
+        progress = _Progress(experiment.epochs, pipe.batches_per_epoch)
+        try:
+            pipe.fit(
+                callbacks=[progress],
+                checkpoint=None if every is None else run,
+                checkpoint_every=None if every is None else interval(every),
+                resume=resume is not None,
+            )
+        except cr.TrainingInterrupted as e:
+            progress.bar.stop()
+            name = signal.Signals(e.signal).name
+            _error(
+                f"{name}: training stopped, its state saved in {e.checkpoint}; continue it with: "
+                f"chainrule train --resume {run}",
+                128 + e.signal,
+            )
+        finally:
+            progress.bar.stop()
+        result = pipe.finish(run, overwrite=True)
     if not world.root:
         return  # the weights are rank 0's, bit for bit: it wrote the run
     console.print(_summary(result.metrics, pipe.classes is not None))
