@@ -37,6 +37,7 @@ LAYER = {
     "onnx": 2,
     "sklearn": 3,
     "sklearn_parts": 3,
+    "sklearn_solvers": 3,
     "data": 2,
     "shards": 2,
     "evaluation": 2,

@@ -463,7 +463,7 @@ def test_the_estimator_trains_through_chainrule_fit_bit_for_bit(rng):
 def test_early_stopping_split_is_stratified_only_for_binary_labels(digits, rows, monkeypatch):
     """As scikit-learn: with 10 classes, 80 rows (a validation set of 8 < 10 classes) and a class
     with a single row, the split is not stratified and fit works; binary labels are stratified."""
-    import chainrule.sklearn as crsk
+    import chainrule.sklearn_solvers as crsk
 
     X_train, _, y_train, _ = digits
     X, y = X_train[:rows].copy(), y_train[:rows].copy()

@@ -19,16 +19,12 @@ by default), ``class_weight``, ``validation_loss_curve_``, a progress bar with `
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.utils import TransformerTags, check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
@@ -39,22 +35,16 @@ from chainrule.base import Array
 from chainrule.data import standardize
 from chainrule.heads import Head, head
 from chainrule.network import Network, as_dtype
-from chainrule.optimizers import SGD, Adam, Optimizer
-from chainrule.run import DivergenceError
-from chainrule.schedules import InverseScaling
+from chainrule.optimizers import Optimizer
 from chainrule.sklearn_parts import (
     HIDDEN_ACTIVATIONS,
-    L2,
     RULES,
     SKLEARN_NAME,
-    Epochs,
     ModelFiles,
-    ProgressBar,
     is_int,
     is_real,
 )
-from chainrule.stopping import Plateau
-from chainrule.training import fit
+from chainrule.sklearn_solvers import fit_lbfgs, fit_stochastic
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -224,9 +214,9 @@ class _BaseMLP(ModelFiles, BaseEstimator):
             if self.solver == "lbfgs" or self.early_stopping:
                 X = net.check_X(X)  # NaN or inf (chainrule.fit checks X itself)
             if self.solver == "lbfgs":
-                self._fit_lbfgs(X, Y, sw)
+                fit_lbfgs(self, X, Y, sw)
             else:
-                self._fit_stochastic(X, Y, sw, codes, incremental)
+                fit_stochastic(self, X, Y, sw, codes, incremental)
         except ValueError:
             if first:  # a first fit that failed leaves no fitted network behind
                 del self.network_
@@ -265,155 +255,6 @@ class _BaseMLP(ModelFiles, BaseEstimator):
         self.validation_loss_curve_: list[float] | None = [] if stochastic_es else None
         self.best_validation_score_ = -math.inf if stochastic_es else None
         self._optimizer: Optimizer | None = None
-
-    def _make_optimizer(self) -> Optimizer:
-        if self.solver == "adam":
-            return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
-        return SGD(
-            self.learning_rate_init,
-            momentum=self.momentum,
-            nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-        )
-
-    def _fit_stochastic(
-        self, X: Array, Y: Array, sw: Array | None, codes: Array | None, incremental: bool
-    ) -> None:
-        """scikit-learn's epochs, through `chainrule.fit`: its batches, its L2 term (a penalty),
-        its weighted loss, its stopping and learning-rate rules (`Plateau`, `InverseScaling`)."""
-        net = self.network_
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True: use fit")
-        if not incremental or self._optimizer is None:
-            self._optimizer = self._make_optimizer()
-        opt = self._optimizer
-        val = None
-        if self.early_stopping:
-            X, Y, sw, val = self._validation_split(X, Y, sw, codes)
-        n = len(X)
-        size = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
-        if size > n:
-            warnings.warn(
-                f"batch_size={size} is larger than the {n} training rows: it is clipped to {n}", stacklevel=4
-            )
-            size = n
-        sgd = isinstance(opt, SGD)
-        if sgd and self.learning_rate == "invscaling":  # η₀ / (t + 1)^power_t, t = samples seen
-            opt.schedule = InverseScaling(self.learning_rate_init, self.power_t, n, self.t_)
-        es = val is not None
-        plateau = Plateau(
-            "val_score" if es else "loss",
-            tol=self.tol,
-            patience=self.n_iter_no_change,
-            mode="max" if es else "min",
-            optimizer=opt,
-            factor=0.2 if sgd and self.learning_rate == "adaptive" else None,
-            restore_best_weights=es,
-        )
-        best = self.best_validation_score_ if es else self.best_loss_
-        if best is not None:  # None: a warm start that switches early stopping on or off
-            plateau.best = best
-        plateau.stalls = self._no_improvement_count
-        epochs = 1 if incremental else self.max_iter
-        with ProgressBar(type(self).__name__, self.max_iter, "epochs", self.verbose) as bar:
-            plateau.say = bar.write if self.verbose else None
-            try:
-                history = fit(
-                    net,
-                    X,
-                    Y,
-                    epochs=epochs,
-                    batch_size=size,
-                    optimizer=opt,
-                    shuffle=self.shuffle,
-                    callbacks=[Epochs(self, val, bar), plateau],
-                    sample_weight=sw,
-                    penalty=L2(net, self.alpha) if self.alpha else None,
-                    accuracy=False,
-                    check_gradients=False,  # scikit-learn checks nothing per batch; the loss suffices
-                )
-            except DivergenceError as e:
-                raise ValueError(
-                    "the solver produced non-finite values: scale the inputs (e.g. StandardScaler) "
-                    "or lower learning_rate_init"
-                ) from e
-        self.n_iter_ = history.epochs
-        self.t_ += n * history.epochs
-        self.loss_curve_ += history["loss"]
-        self.loss_ = self.loss_curve_[-1]
-        self._no_improvement_count = plateau.stalls
-        if es:
-            self.best_validation_score_ = plateau.best
-        else:
-            self.best_loss_ = plateau.best
-        if not incremental and history.epochs == self.max_iter and not history.stopped_early:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-
-    def _validation_split(
-        self, X: Array, Y: Array, sw: Array | None, codes: Array | None
-    ) -> tuple[Array, Array, Array | None, tuple[Array, Array, Array | None]]:
-        """scikit-learn's split: stratified by class only with one output (binary labels)."""
-        binary = codes is not None and self.network_.n_outputs == 1
-        arrays = [X, Y] if sw is None else [X, Y, sw]
-        parts = train_test_split(
-            *arrays,
-            random_state=self._random_state,
-            test_size=self.validation_fraction,
-            stratify=codes if binary else None,
-        )
-        train, test = parts[0::2], parts[1::2]
-        if len(test[0]) < 2:
-            raise ValueError(
-                "The validation set is too small: increase validation_fraction or give more rows"
-            )
-        w_train, w_val = (train[2], test[2]) if sw is not None else (None, None)
-        if self.validation_scores_ is None:  # warm start of a fit that had no early stopping
-            self.validation_scores_, self.validation_loss_curve_ = [], []
-            self.best_validation_score_ = -math.inf
-        return train[0], train[1], w_train, (test[0], test[1], w_val)
-
-    def _fit_lbfgs(self, X: Array, Y: Array, sw: Array | None) -> None:
-        """L-BFGS on the full-batch L(θ) and ∇L(θ) of `Network.train_step` (the weighted loss
-        and the L2 penalty of the stochastic solvers), through scipy.optimize.minimize."""
-        net = self.network_
-        l2 = L2(net, self.alpha) if self.alpha else None
-        s = None if sw is None else sw.astype(net.dtype)
-
-        def loss_and_grad(theta: Array) -> tuple[float, Array]:
-            net.flat_params[...] = theta
-            value = net.train_step(X, Y, s, l2)
-            return value, net.flat_grads.astype(np.float64)
-
-        self.loss_curve_ = []
-        with ProgressBar(type(self).__name__, self.max_iter, "iterations", self.verbose) as bar:
-
-            def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
-                self.loss_curve_.append(float(intermediate_result.fun))
-                bar.update({"loss": f"{intermediate_result.fun:.5g}"})
-
-            result = scipy.optimize.minimize(
-                loss_and_grad,
-                net.flat_params.astype(np.float64),
-                method="L-BFGS-B",
-                jac=True,
-                callback=callback,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            )
-        net.flat_params[...] = result.x
-        self.n_iter_ = int(result.nit)
-        self.loss_ = float(result.fun)
-        self.best_loss_ = min([self.loss_, *self.loss_curve_])
-        if result.status != 0:
-            warnings.warn(
-                f"lbfgs failed to converge after {result.nit} iterations ({result.message}): "
-                "increase max_iter or max_fun, or scale the data",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
 
     # ------------------------------------------------------------------------- prediction
     def _inputs(self, X: Any) -> Array:
