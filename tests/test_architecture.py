@@ -45,6 +45,7 @@ LAYER = {
     "pipeline": 2.5,  # the pipeline every face drives
     "plots": 2.5,
     "datafiles": 2,
+    "preprocessing": 2,
     **dict.fromkeys(["cli", "cli.app", "cli.models", "cli.tools", "cli.train"], 3),
     "__init__": 3,
     **dict.fromkeys(
