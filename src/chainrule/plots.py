@@ -3,6 +3,7 @@ loss and accuracy per epoch, and the confusion matrix of the test rows."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.callbacks import History
+from chainrule.safefile import atomic_write
 
 MAX_CONFUSION_CLASSES = 100  # more classes than this: a matrix too large to read, not drawn
 
@@ -31,7 +33,14 @@ def curves(history: History, path: Path) -> None:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> None:
+    """The figure as a PNG file, written whole or not at all."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
+    atomic_write(path, png.getvalue(), overwrite=True)
 
 
 def confusion(cm: np.ndarray, classes: Sequence[Any], path: Path) -> bool:
@@ -57,5 +66,5 @@ def confusion(cm: np.ndarray, classes: Sequence[Any], path: Path) -> bool:
             for p in range(k):
                 color = "white" if cm[t, p] > cm.max() / 2 else "black"
                 ax.text(p, t, str(cm[t, p]), ha="center", va="center", color=color, fontsize=8)
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from chainrule.cli.app import (
     console,
 )  # fmt: skip
 from chainrule.evaluation import held_out, model_classes, model_features, score
+from chainrule.safefile import atomic_write
 from chainrule.world import Local
 
 
@@ -91,8 +93,9 @@ def predict(
     if output is None:
         csv.writer(sys.stdout, lineterminator="\n").writerows([header_out, *rows])
         return
-    with open(output, "w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows([header_out, *rows])
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([header_out, *rows])
+    atomic_write(output, text.getvalue().encode(), overwrite=force)  # all of it, or the old file as it was
     console.print(f"wrote {len(rows)} predictions to {output}", markup=False)
 
 
