@@ -232,3 +232,18 @@ def test_from_dict_names_the_missing_and_unknown_settings():
     assert cr.Experiment.from_dict(d) == cr.Experiment()
     with pytest.raises(ValueError, match="lack seed and have unknown sed"):
         cr.Experiment.from_dict({**{k: v for k, v in d.items() if k != "seed"}, "sed": 1})
+
+
+def test_numpy_scalars_are_numbers_and_a_callback_must_be_one():
+    """What users have (np.int64 epochs, np.float32 lr) is taken as Python's numbers."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 2)), rng.integers(0, 2, 40)
+    a, b = (cr.Network.from_sizes([2, 4, 2], seed=0) for _ in range(2))
+    cr.fit(a, X, y, epochs=2, batch_size=16, optimizer="sgd", lr=0.01, clip_norm=5.0)
+    cr.fit(b, X, y, epochs=np.int64(2), batch_size=np.int32(16), optimizer="sgd", lr=np.float32(0.01),
+           clip_norm=np.float64(5.0))  # fmt: skip
+    np.testing.assert_allclose(b.flat_params, a.flat_params, rtol=1e-6)
+    e = cr.Experiment(epochs=np.int64(3), lr=np.float32(0.5), hidden=(np.int64(8),), seed=np.uint8(1))
+    assert (type(e.epochs), type(e.lr), e.hidden, type(e.seed)) == (int, float, (8,), int)
+    with pytest.raises(TypeError, match=r"callbacks must be chainrule\.Callback objects, got 42"):
+        cr.fit(a, X, y, callbacks=[42])

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import numbers
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -84,16 +85,18 @@ class Experiment:
             value = getattr(self, name)
             if optional and value is None:
                 return
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
+            object.__setattr__(self, name, int(value))  # NumPy's integers too, as Python's
 
         def real(name: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> None:
             value = getattr(self, name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
             ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else True)
             if not ok:
                 interval = f"{'(' if low_open else '['}{low}, {high if high < math.inf else '∞'})"
                 raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+            object.__setattr__(self, name, float(value))
 
         def choice(name: str, options: Sequence[str]) -> None:
             if getattr(self, name) not in options:
@@ -119,9 +122,11 @@ class Experiment:
             raise ValueError(
                 f"hidden must be a sequence of layer widths such as (128, 64), got {self.hidden!r}"
             )
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
-            raise ValueError(f"hidden must be positive layer widths, got {self.hidden!r}")
+        if not all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden
+        ):
+            raise ValueError(f"hidden must be positive layer widths, got {tuple(self.hidden)!r}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not isinstance(self.activation, str):
             if not isinstance(self.activation, Sequence) or not all(
                 isinstance(a, str) for a in self.activation

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 
 def _check_lr(lr: Any, what: str = "learning rate") -> float:
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+    """η as a Python float: any positive finite real number (Python's or NumPy's)."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"{what} must be a positive number, got {lr!r}")
     return float(lr)
 

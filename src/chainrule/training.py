@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
@@ -153,19 +154,18 @@ def _fit(
 ) -> History:
     """The one training loop of every face; ``world`` reads the rows, makes the batches and
     computes each batch's ∇L (summed over the processes)."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-    if clip_norm is not None and (
-        isinstance(clip_norm, bool)
-        or not isinstance(clip_norm, int | float)
-        or not math.isfinite(clip_norm)
-        or clip_norm <= 0
-    ):
-        raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+    epochs = _count(epochs, "epochs must be a positive integer")
+    if batch_size is not None:
+        batch_size = _count(batch_size, "batch_size must be a positive integer or None (full batch)")
+    if clip_norm is not None:
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, numbers.Real) or not clip_norm > 0:
+            raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+        clip_norm = float(clip_norm)
+        if not math.isfinite(clip_norm):
+            raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+    strangers = [cb for cb in callbacks if not isinstance(cb, Callback)]
+    if strangers:
+        raise TypeError(f"callbacks must be chainrule.Callback objects, got {strangers[0]!r}")
     if clip_norm is not None and not check_gradients:
         raise ValueError("clip_norm needs check_gradients=True: clipping is done by the gradient check")
     if (sample_weight is not None or penalty is not None) and not world.row_weights:
@@ -259,6 +259,13 @@ def _train_epoch(
     if loss.classifier and accuracy:
         logs["accuracy"] = correct / seen
     return logs
+
+
+def _count(value: Any, message: str) -> int:
+    """A count given as any integer (Python's or NumPy's), as a Python int ≥ 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{message}, got {value!r}")
+    return int(value)
 
 
 def _row_weights(sample_weight: Any, n: int, dtype: np.dtype) -> Array:
