@@ -247,3 +247,16 @@ def test_numpy_scalars_are_numbers_and_a_callback_must_be_one():
     assert (type(e.epochs), type(e.lr), e.hidden, type(e.seed)) == (int, float, (8,), int)
     with pytest.raises(TypeError, match=r"callbacks must be chainrule\.Callback objects, got 42"):
         cr.fit(a, X, y, callbacks=[42])
+
+
+def test_the_divergence_hint_names_a_flag_that_exists(tmp_path, capsys, monkeypatch):
+    """The guard's hint names clip_norm=; the command line has --clip-norm, which then trains."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", "xor", "--optimizer", "sgd", "--layers", "8", "--epochs", "2"]
+    status, _, err = call(capsys, "train", *args, "--lr", "1e30", "--out", "dv")
+    line = one_error_line(status, err)
+    assert "clip the gradient with --clip-norm" in line and line.endswith("No model was written")
+    status, _, err = call(capsys, "train", *args, "--lr", "50", "--clip-norm", "1", "--out", "clipped")
+    assert status == 0, err
+    history = json.loads((tmp_path / "clipped" / "history.json").read_text())
+    assert all(np.isfinite(history["metrics"]["loss"]))

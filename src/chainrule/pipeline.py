@@ -77,6 +77,7 @@ class Experiment:
     epochs: int = 30
     weight_decay: float = 0.0
     early_stopping: int | None = None  # patience in epochs
+    clip_norm: float | None = None  # ∇L rescaled to this norm whenever ‖∇L‖ is larger
     seed: int = 0
     dtype: str = "float32"
 
@@ -149,6 +150,8 @@ class Experiment:
         whole("batch_size", 1, optional=True)
         whole("epochs", 1)
         whole("early_stopping", 1, optional=True)
+        if self.clip_norm is not None:
+            real("clip_norm", 0, math.inf, low_open=True)
         whole("seed", 0)
         real("noise", 0, math.inf)
         real("val_fraction", 0, 1)
@@ -415,6 +418,7 @@ class Pipeline:
             optimizer=self.optimizer,
             validation_data=(X_val, y_val) if self.rows["val"] else None,
             early_stopping=e.early_stopping,
+            clip_norm=e.clip_norm,
             callbacks=callbacks,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,

@@ -199,6 +199,14 @@ def train(
     early_stopping: Annotated[
         int, typer.Option(min=0, help="stop after N epochs without a better validation loss (0: off)")
     ] = 0,
+    clip_norm: Annotated[
+        float | None,
+        typer.Option(
+            help="rescale the gradient ∇L to this norm whenever ‖∇L‖ is larger (default: off)",
+            callback=_within(0, math.inf, low_open=True, example="--clip-norm 1.0"),
+            show_default=False,
+        ),
+    ] = None,
     preset: Annotated[
         PresetName | None,
         typer.Option(
@@ -275,6 +283,7 @@ def train(
             epochs=settings["epochs"],
             weight_decay=weight_decay,
             early_stopping=early_stopping or None,
+            clip_norm=clip_norm,
             seed=seed,
             dtype=dtype,
         )
@@ -308,6 +317,8 @@ def train(
                 checkpoint_every=None if every is None else interval(every),
                 resume=resume is not None,
             )
+        except cr.DivergenceError as e:  # the weights kept are the network's, in memory: not written
+            raise CLIError(f"{e}. No model was written") from None
         except cr.TrainingInterrupted as e:
             progress.bar.stop()
             name = signal.Signals(e.signal).name
