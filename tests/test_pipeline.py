@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import data
+from chainrule import data, pipeline
 from chainrule.evaluation import fingerprint, held_out
 from chainrule.heads import head
 from tests.test_cli import call, one_error_line, pets_csv
@@ -260,3 +260,22 @@ def test_the_divergence_hint_names_a_flag_that_exists(tmp_path, capsys, monkeypa
     assert status == 0, err
     history = json.loads((tmp_path / "clipped" / "history.json").read_text())
     assert all(np.isfinite(history["metrics"]["loss"]))
+
+
+def test_a_network_too_large_for_the_memory_is_refused_before_it_is_made(tmp_path, capsys, monkeypatch):
+    """--layers 100000000,100000000 (10^16 parameters) is one line naming --layers, at once; a
+    network that needs more than the memory available now (set to 1 GiB here) too."""
+    import resource
+
+    monkeypatch.chdir(tmp_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    status, _, err = call(capsys, "train", "--layers", "100000000,100000000", "--out", "r")
+    line = one_error_line(status, err)
+    assert "has 10,000,007,600,000,010 parameters" in line and "give --layers fewer or smaller layers" in line
+    monkeypatch.setattr(pipeline, "_available_memory", lambda: 2**30)
+    with pytest.raises(
+        ValueError, match=r"needs about 1\.\d GiB, more than the 1\.0 GiB of memory available"
+    ):
+        cr.Experiment(hidden=(12000, 12000), epochs=1).run(tmp_path / "big")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing big made
+    assert not (tmp_path / "r").exists() and not (tmp_path / "big").exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import numbers
@@ -219,6 +220,32 @@ class Experiment:
             return pipe.finish(run_dir, overwrite)
 
 
+def check_memory(sizes: Sequence[int], dtype: str, optimizer: str, batch: int) -> None:
+    """Refuse a network whose θ, ∇L, optimiser state and one batch's z, a and δ would not fit in
+    the memory available now (Linux's MemAvailable), before any of it is allocated."""
+    n_params = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
+    copies = 2 + {"adam": 2, "sgd": 0}.get(optimizer, 1)  # θ, ∇L; m and v, or a velocity
+    need = np.dtype(dtype).itemsize * (copies * n_params + 3 * batch * sum(sizes))
+    available = _available_memory()
+    if available is not None and need > available:
+        raise ValueError(
+            f"the network {'-'.join(map(str, sizes))} has {n_params:,} parameters: training it needs "
+            f"about {need / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB of memory available; "
+            "give hidden= fewer or smaller layers (or a smaller batch_size=)"
+        )
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available for new allocations (Linux), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def store_experiment(
     run_dir: Path,
     experiment: Experiment,
@@ -377,6 +404,7 @@ class Pipeline:
         h = head(None if ds.classes is None else len(ds.classes), e.loss, name=e.data)
         activation = e.activation if isinstance(e.activation, str) else list(e.activation)
         self.sizes = [n_features, *e.hidden, h.n_outputs]
+        check_memory(self.sizes, e.dtype, e.optimizer, e.batch_size or max(self.rows.values()))
         self.network = Network.from_sizes(
             self.sizes, activation, h.output, h.loss, dropout=e.dropout, dtype=e.dtype, seed=e.seed
         )
