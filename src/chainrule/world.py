@@ -126,8 +126,11 @@ class World:
         with ∇L in ``network.flat_grads``; L / scale(rows) is Σ_n C^n without weights or penalty.
         ``index`` is the number of steps before this one; ``accuracy=False`` counts no right
         predictions (no argmax)."""
-        Xb, yb, *s = batch
-        value = network.train_step(Xb, yb, s[0] if s else None, penalty)
+        if len(batch) == 2:
+            (Xb, yb), s = batch, None
+        else:  # with a weight per row
+            Xb, yb, s = batch
+        value = network.train_step(Xb, yb, s, penalty)
         loss, n = network.loss, len(yb)
         correct = loss.correct(network.output.a, yb) if loss.classifier and accuracy else 0
         return value, value / loss.scale(n), correct, n
