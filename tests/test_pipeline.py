@@ -277,3 +277,35 @@ def test_a_network_too_large_for_the_memory_is_refused_before_it_is_made(tmp_pat
         cr.Experiment(hidden=(12000, 12000), epochs=1).run(tmp_path / "big")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing big made
     assert not (tmp_path / "r").exists() and not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"name": 5}, "invalid name: 5"),
+        ({"name": "xor", "samples": "lots"}, "invalid samples: 'lots'"),
+        ({"name": "xor", "samples": 10**12}, "invalid samples: 1000000000000"),
+        ({"name": "xor", "seed": 1.5}, "invalid seed: 1.5"),
+        ({"name": "xor", "test_fraction": None}, "invalid test_fraction: None"),
+    ],
+)
+def test_a_damaged_data_entry_is_refused_when_saved_and_when_read(tmp_path, capsys, entry, problem):
+    """save refuses to write it; a file that holds it anyway (its checksum right) is refused by
+    evaluate in one line, never read as a 7 TiB toy or a crash."""
+    from chainrule.safefile import write_safetensors
+
+    net = cr.Network.from_sizes([2, 3, 2], seed=0)
+    net.metadata = {"data": entry}
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
+        cr.save(net, tmp_path / "m.safetensors")
+    net.metadata = {}
+    cr.save(net, tmp_path / "m.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "m.safetensors", "np") as f:
+        meta = {k: v for k, v in f.metadata().items() if k != "checksum"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta["metadata"] = json.dumps({"data": entry})
+    write_safetensors(tmp_path / "bad.safetensors", tensors, meta, overwrite=False)
+    status, out, err = call(capsys, "evaluate", tmp_path / "bad.safetensors")
+    assert problem in one_error_line(status, err) and out == ""

@@ -79,6 +79,7 @@ FASHION_MNIST_CLASSES = [
 ]
 SYSTEM_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("digits", "fashion-mnist", *TOYS)
+MAX_TOY_SAMPLES = 10_000_000  # 160 MB of float64 points
 
 
 # ----------------------------------------------------------------------------- Fashion-MNIST
@@ -362,6 +363,8 @@ def load(
         X, raw = load_digits(return_X_y=True)
         X, raw, images = X[first], raw[first], True
     elif data in TOYS:
+        if samples is not None and samples > MAX_TOY_SAMPLES:
+            raise DataError(f"samples must be at most {MAX_TOY_SAMPLES:,} points for a toy, got {samples:,}")
         try:
             X, raw = toy(data, 400 if samples is None else samples, noise, seed, classes)
         except ValueError as e:

@@ -152,6 +152,35 @@ def check_metadata(metadata: Any, network: Network) -> None:
         raise ValueError("metadata 'target' must be the target column's name (a string)")
     if "task" in metadata and metadata["task"] not in TASKS:
         raise ValueError(f"metadata 'task' must be one of {', '.join(TASKS)}, got {metadata['task']!r}")
+    if "data" in metadata:
+        _check_data(metadata["data"])
+
+
+def _check_data(entry: Any) -> None:
+    """The data a model was trained on (`chainrule.evaluation.trained_on`): what splits it again."""
+
+    def whole(v: Any, low: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= 10**9
+
+    def fraction(v: Any, low_open: bool) -> bool:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        return ok and (0 < v < 1 if low_open else 0 <= v < 1)
+
+    checks = {
+        "name": lambda v: isinstance(v, str) and 0 < len(v) <= 4096,
+        "samples": lambda v: v is None or whole(v, 1),
+        "noise": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e6,
+        "classes": lambda v: whole(v, 1),
+        "seed": lambda v: v is None or whole(v, 0),
+        "val_fraction": lambda v: fraction(v, low_open=False),
+        "test_fraction": lambda v: fraction(v, low_open=True),
+        "fingerprint": lambda v: isinstance(v, str) and len(v) == 64,
+    }
+    if not isinstance(entry, dict):
+        raise ValueError("metadata 'data' must be an object describing the training data")
+    for key, value in entry.items():
+        if key in checks and not checks[key](value):
+            raise ValueError(f"metadata 'data' has an invalid {key}: {value!r}")
 
 
 def _numbers(values: Any, n: int) -> bool:
