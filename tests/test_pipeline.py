@@ -5,6 +5,7 @@ it recorded; a folder the user names is used or refused."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import astuple
 from pathlib import Path
 
@@ -309,3 +310,28 @@ def test_a_damaged_data_entry_is_refused_when_saved_and_when_read(tmp_path, caps
     write_safetensors(tmp_path / "bad.safetensors", tensors, meta, overwrite=False)
     status, out, err = call(capsys, "evaluate", tmp_path / "bad.safetensors")
     assert problem in one_error_line(status, err) and out == ""
+
+
+def test_resume_after_a_kill_during_the_first_or_the_last_write(tmp_path, capsys, monkeypatch):
+    """Killed while it saved its very first checkpoint (run.json there, no checkpoint): --resume
+    starts the run; killed while writing the model: the torn temporary file is removed when the
+    run is resumed, and a file that is not one of ours stays."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", "xor", "--layers", "4", "--epochs", "3", "--checkpoint-every", "1"]
+    status, _, err = call(capsys, "train", *args, "--out", "whole")
+    assert status == 0, err
+    status, _, err = call(capsys, "train", *args, "--out", "first")
+    assert status == 0, err
+    for name in os.listdir(tmp_path / "first"):
+        if name != "run.json":
+            os.unlink(tmp_path / "first" / name)
+    (tmp_path / "first" / ".model.safetensors.0123456789ab.tmp").write_bytes(b"torn")
+    (tmp_path / "first" / ".model.safetensors.mine.tmp").write_bytes(b"the user's")
+    status, _, err = call(capsys, "train", "--resume", "first")
+    assert status == 0, err
+    weights = [
+        cr.load(tmp_path / run / "model.safetensors").flat_params.tobytes() for run in ("whole", "first")
+    ]
+    assert weights[0] == weights[1]
+    assert not (tmp_path / "first" / ".model.safetensors.0123456789ab.tmp").exists()
+    assert (tmp_path / "first" / ".model.safetensors.mine.tmp").read_bytes() == b"the user's"

@@ -43,7 +43,7 @@ from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.run import parse_interval
-from chainrule.safefile import atomic_write
+from chainrule.safefile import atomic_write, remove_torn
 from chainrule.schedules import CosineDecay
 from chainrule.training import fit
 from chainrule.world import Local, World
@@ -316,7 +316,8 @@ def resume(
     experiment, every = stored_experiment(run_dir, world)
     pipe = experiment.pipeline(world, report)
     every = float(every) if isinstance(every, float) else every
-    pipe.fit(callbacks=callbacks, checkpoint=Path(run_dir), checkpoint_every=interval(every), resume=True)
+    started = bool(checkpoints(run_dir))  # none yet: killed while it saved its very first one
+    pipe.fit(callbacks=callbacks, checkpoint=Path(run_dir), checkpoint_every=interval(every), resume=started)
     return pipe.finish(Path(run_dir), overwrite=True)
 
 
@@ -513,8 +514,10 @@ def write_run(
     overwrite: bool,
 ) -> None:
     """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png,
-    each written whole or not at all."""
+    each written whole or not at all (and what a write killed before left of them removed)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "history.json", "metrics.json", "curves.png", "confusion.png"):
+        remove_torn(run_dir / name)
     save(network, run_dir / "model.safetensors", overwrite=overwrite)
     for name, value in (("history.json", history.to_dict()), ("metrics.json", metrics)):
         atomic_write(run_dir / name, (json.dumps(value, indent=1) + "\n").encode(), overwrite=True)

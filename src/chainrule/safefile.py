@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -77,6 +78,23 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def remove_torn(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that `atomic_write` calls to ``path`` left when killed in the
+    middle (``.NAME.<12 hex digits>.tmp`` beside it); returns them."""
+    path = Path(path)
+    torn = [
+        p
+        for p in path.parent.glob(f".{path.name}.*.tmp")
+        if _TEMPORARY.fullmatch(p.name[len(path.name) + 2 :])
+    ]
+    for p in torn:
+        p.unlink(missing_ok=True)
+    return torn
+
+
+_TEMPORARY = re.compile(r"[0-9a-f]{12}\.tmp")
 
 
 def _fsync_directory(directory: Path) -> None:

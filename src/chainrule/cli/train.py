@@ -17,6 +17,7 @@ from rich.table import Table
 import chainrule as cr
 import chainrule.cli.app as shared
 from chainrule import plots
+from chainrule.checkpoint import checkpoints
 from chainrule.cli.app import (
     DATA_HELP,
     DEFAULTS,
@@ -315,7 +316,7 @@ def train(
                 callbacks=[progress],
                 checkpoint=None if every is None else run,
                 checkpoint_every=None if every is None else interval(every),
-                resume=resume is not None,
+                resume=resume is not None and bool(checkpoints(run)),  # none: killed saving its first
             )
         except cr.DivergenceError as e:  # the weights kept are the network's, in memory: not written
             raise CLIError(f"{e}. No model was written") from None
