@@ -9,7 +9,7 @@ The modules follow the lecture notes: `layers` (z = a_prev W + b, a = σ(z)), `l
 (the chain rule of one weight, with the numbers).
 """
 
-from chainrule.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.checkpoint import CheckpointError, load_checkpoint
 from chainrule.explain import Explanation, explain
 from chainrule.gradcheck import GradcheckResult, gradcheck
@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGD",
+    "Activation",
     "Adam",
     "BinaryCrossEntropy",
     "Callback",

@@ -90,18 +90,22 @@ class Explanation:
         return self.render()
 
     def render(self, max_terms: int = 10) -> str:
-        """The derivation as text, showing at most ``max_terms`` terms (largest |w·δ| first) per sum."""
-        lv, i, j = self.level, self.i, self.j
+        """The derivation as text, output layer first (the reversed network of seed 004), indices
+        from 1 as in the notes; at most ``max_terms`` terms (largest |w·δ| first) per sum."""
+        lv, i, j = self.level, self.i + 1, self.j + 1
         below = "x" if lv == 1 else f"a^({lv - 1})"
         lines = [
-            f"∂C/∂w for w = W^({lv})[{i}, {j}] = {self.w:.6g}: from {below}_{i} to neuron {j} of layer {lv}, "
+            f"∂C/∂w for w = w_{i},{j}^({lv}) = {self.w:.6g}: from {below}_{i} to neuron {j} of layer {lv}, "
             f"example {self.sample}",
+            f"indices count from 1, as in the notes (x1, w1): w_{i},{j}^({lv}) is W[{i - 1}, {j - 1}] "
+            f"of layer {lv} in Python (weight=({i - 1}, {j - 1}), --weight {i - 1},{j - 1})",
             f"C = {self.cost:.6g} ({self.loss} of this example)",
             "",
             f"forward pass   a = {below}_{i} = {self.a:.6g}   (= ∂z_{j}/∂w: z_{j} = Σ_i w_ij a_i + b_{j})",
-            f"backward pass  δ = ∂C/∂z_{j}^({lv}) = {self.delta:.6g}, built from the output layer back:",
+            f"backward pass  δ = ∂C/∂z_{j}^({lv}) = {self.delta:.6g}, from the output layer back "
+            "through the reversed network:",
         ]
-        for neurons in self.chain:
+        for neurons in reversed(self.chain):
             lines += _render_level(neurons, max_terms)
         lines += [
             "",
@@ -118,12 +122,12 @@ def _render_level(neurons: tuple[NeuronDelta, ...], max_terms: int) -> list[str]
         n = first
         lines = [
             "",
-            f"  layer {n.level}, neuron {n.neuron}: {n.rule}",
+            f"  layer {n.level}, neuron {n.neuron + 1}: {n.rule}",
             f"    z = {n.z:.6g}   a = σ(z) = {n.a:.6g}   σ'(z) = {n.sigma_prime:.6g}",
             f"    {'k':>5} {'w_jk':>12} {'δ_k':>12} {'w_jk · δ_k':>12}",
         ]
         shown = sorted(n.terms, key=lambda t: -abs(t.product))[:max_terms]
-        lines += [f"    {t.k:>5} {t.w:>12.6g} {t.delta:>12.6g} {t.product:>12.6g}" for t in shown]
+        lines += [f"    {t.k + 1:>5} {t.w:>12.6g} {t.delta:>12.6g} {t.product:>12.6g}" for t in shown]
         if len(n.terms) > len(shown):
             lines.append(f"    ... and {len(n.terms) - len(shown)} smaller terms")
         lines.append(
@@ -131,7 +135,8 @@ def _render_level(neurons: tuple[NeuronDelta, ...], max_terms: int) -> list[str]
             f"= {n.delta:.6g}"
         )
         return lines
-    columns = ["z", "a", *(["y"] if first.y is not None else []), "σ'(z)", "∂C/∂a", "δ"]
+    fused = first.y is not None and first.dC_da is None  # δ = a − y: σ'(z) is not used
+    columns = ["z", "a", *(["y"] if first.y is not None else []), *([] if fused else ["σ'(z)", "∂C/∂a"]), "δ"]
     lines = [
         "",
         f"  layer {first.level}: {first.rule}",
@@ -139,13 +144,44 @@ def _render_level(neurons: tuple[NeuronDelta, ...], max_terms: int) -> list[str]
     ]
     shown = sorted(neurons, key=lambda n: -abs(n.delta))[:max_terms]
     for n in sorted(shown, key=lambda n: n.neuron):
-        values = [n.z, n.a, *([n.y] if first.y is not None else []), n.sigma_prime, n.dC_da, n.delta]
+        values = [n.z, n.a, *([n.y] if first.y is not None else [])]
+        values += [] if fused else [n.sigma_prime, n.dC_da]
         lines.append(
-            "  " + f"{n.neuron:>13}" + "".join(f"{'':>13}" if v is None else f"{v:>13.6g}" for v in values)
+            "  "
+            + f"{n.neuron + 1:>13}"
+            + "".join(f"{'':>13}" if v is None else f"{v:>13.6g}" for v in [*values, n.delta])
         )
     if len(neurons) > len(shown):
         lines.append(f"  ... and {len(neurons) - len(shown)} neurons with smaller δ")
     return lines
+
+
+def notes_example() -> tuple[Network, np.ndarray, np.ndarray]:
+    """The 2-2-2 network of the notes' figure (seeds 000, 001, 003), with numbers a student can
+    follow by hand: sigmoid everywhere, x = (1, −1), target y = (1, 0), C = ½ Σ (a − y)² summed
+    (reduction ``sum``), float64. The same numbers as tests/test_seeds_worked_example.py.
+
+        z^(1) = x W^(1) + b^(1),  W^(1) = [[1, −2], [−1, 1]],  b^(1) = (1, 0)
+        z^(2) = a^(1) W^(2) + b^(2),  W^(2) = [[2, −1], [−1, 1]],  b^(2) = (0, 0.5)
+    """
+    from chainrule.activations import Sigmoid
+    from chainrule.layers import Dense
+
+    net = Network(
+        [
+            Dense(2, 2, W=[[1.0, -2.0], [-1.0, 1.0]], b=[1.0, 0.0]),
+            Sigmoid(),
+            Dense(2, 2, W=[[2.0, -1.0], [-1.0, 1.0]], b=[0.0, 0.5]),
+            Sigmoid(),
+        ],
+        loss="squared_error",
+        reduction="sum",
+        dtype="float64",
+    )
+    return net, np.array([[1.0, -1.0]]), np.array([[1.0, 0.0]])
+
+
+EXAMPLES = {"notes": notes_example}
 
 
 def _index(value: Any, bound: int, what: str) -> int:
@@ -258,13 +294,16 @@ def _output_level(net: Network, target: np.ndarray) -> tuple[NeuronDelta, ...]:
     fused = isinstance(loss, CrossEntropy | BinaryCrossEntropy)
     if fused:
         act = "softmax" if isinstance(loss, CrossEntropy) else "sigmoid"
-        rule = f"δ = a − y ({act} output with {loss.name.replace('_', ' ')}, seed 003)"
+        rule = (
+            f"δ = a − y ({act} output with {loss.name.replace('_', ' ')}: ∂C/∂a and σ'(z) cancel "
+            "into one term, so σ'(z) is not used)"
+        )
     elif isinstance(out.activation, Softmax):
         rule = "δ_k = Σ_m ∂a_m/∂z_k · (a_m − y_m) (squared error through the softmax Jacobian)"
     elif isinstance(out.activation, Identity):
-        rule = "δ = ∂C/∂a · σ'(z) = (a − y) · 1 (squared error, linear output, seed 002)"
+        rule = "δ = ∂C/∂a · σ'(z) = (a − y) · 1 (seed 002's δ^(O); C = ½ Σ (a − y)², linear output)"
     else:
-        rule = "δ = ∂C/∂a · σ'(z) = (a − y) · σ'(z) (squared error, seed 002)"
+        rule = "δ = ∂C/∂a · σ'(z) = (a − y) · σ'(z) (seed 002's δ^(O); C = ½ Σ (a − y)²)"
     return tuple(
         NeuronDelta(
             level=out.index,

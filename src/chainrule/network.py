@@ -1,14 +1,20 @@
 """A feed-forward network and the backpropagation algorithm of the seeds.
 
+Notation (docs/backprop.md): y is the target, a^(O) the output; chainrule's ``W`` is the notes'
+W transposed, shape (n_in, n_out) with ``W[i, j]`` = w_ij from neuron i below to neuron j, one
+example per row. In the notes' orientation (column vectors, W^(l) of shape (n_out, n_in)):
+
 Forward pass, layer by layer from the input a^(0) = x:
 
-    z^(l) = W^(l) a^(l-1) + b^(l)            a^(l) = σ(z^(l))
+    z^(l) = W^(l) a^(l-1) + b^(l)            a^(l) = σ(z^(l))          code: z = a_prev @ W + b
 
-Backward pass, from the output layer back through the reversed network:
+Backward pass, from the output layer back through the reversed network (seed 004):
 
-    δ^(O) = ∂C/∂a^(O) ⊙ σ'(z^(O))                                   (output layer)
-    δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)                             (chain rule, case 2)
-    ∂L/∂W^(l) = Σ_n a^(l-1) δ^(l)         ∂L/∂b^(l) = Σ_n δ^(l)     (forward value × backward value)
+    δ^(O) = ∂C/∂a^(O) ⊙ σ'(z^(O))                                   (output layer, seed 002)
+    δ^(l) = σ'(z^(l)) ⊙ (W^(l+1))ᵀ δ^(l+1)                          (chain rule, case 2 then 1)
+    ∂L/∂W^(l) = Σ_n δ^(l) a^(l-1)ᵀ        ∂L/∂b^(l) = Σ_n δ^(l)     (backward value × forward value)
+
+in code: ``delta @ W.T`` for (W^(l+1))ᵀ δ^(l+1) and ``a_prev.T @ delta`` for ∂L/∂W.
 
 All parameters live in one flat array (``flat_params``) and all gradients in another
 (``flat_grads``); each layer's ``W``, ``b``, ``dW``, ``db`` are views into them, so an optimiser
@@ -380,7 +386,7 @@ class Network:
 
     def _propagate(self, delta: Array) -> None:
         for layer, need_input_grad in self._backward_plan:
-            delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ W^(l+1) δ^(l+1)
+            delta = layer.backward(delta, need_input_grad)  # δ^(l) = σ'(z^(l)) ⊙ (W^(l+1))ᵀ δ^(l+1)
 
     def train_step(
         self,

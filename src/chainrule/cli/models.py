@@ -27,10 +27,12 @@ from chainrule.cli.app import (
     _load_model,
     _parse_pair,
     _probabilities,
+    _UsageError,
     app,
     console,
 )  # fmt: skip
 from chainrule.evaluation import held_out, model_classes, model_features, score
+from chainrule.explain import EXAMPLES
 from chainrule.safefile import atomic_write
 from chainrule.world import Local
 
@@ -128,21 +130,37 @@ def _read_rows(network: cr.Network, path: Path) -> np.ndarray:
 # ----------------------------------------------------------------------------------- explain
 @app.command()
 def explain(
-    model: ModelArg,
+    model: Annotated[
+        Path | None,
+        typer.Argument(help="a model file written by chainrule train (or use --example)", show_default=False),
+    ] = None,
     layer: Annotated[
-        int, typer.Option(min=1, help="layer of weights, 1 = first hidden layer (as in the notes)")
-    ],
-    weight: Annotated[
-        str,
+        int | None,
         typer.Option(
-            help="i,j: the weight from input i (of the layer below) to neuron j",
-            callback=_checked_by(_parse_pair),
+            min=1, help="layer of weights, 1 = first hidden layer (as in the notes)", show_default=False
         ),
-    ],
+    ] = None,
+    weight: Annotated[
+        str | None,
+        typer.Option(
+            help="i,j: the weight from input i (of the layer below) to neuron j, counted from 0 "
+            "(the notes' w_(i+1),(j+1))",
+            callback=_checked_by(lambda v: v if v is None else _parse_pair(v)),
+            show_default=False,
+        ),
+    ] = None,
     sample: Annotated[int, typer.Option(min=0, help="which evaluation row (see --data) to explain")] = 0,
     data: DataOpt = None,
     data_dir: DataDirOpt = None,
     target: TargetOpt = None,
+    example: Annotated[
+        str | None,
+        typer.Option(
+            help="explain a built-in example instead of a model: 'notes', the notes' 2-2-2 sigmoid network "
+            "with squared error (--layer 1 --weight 0,0 unless given)",
+            show_default=False,
+        ),
+    ] = None,
     terms: Annotated[
         int, typer.Option(min=1, help="show at most this many terms per sum (largest first)")
     ] = 10,
@@ -150,10 +168,27 @@ def explain(
 ) -> None:
     """The chain rule for one weight: ∂C/∂w = a · δ with every number, beside a finite difference.
 
-    The example is row --sample of the test rows of the model's training data (or of --data)."""
-    network = _load_model(model)
+    The example is row --sample of the test rows of the model's training data (or of --data), or
+    the notes' worked example: chainrule explain --example notes"""
+    if example is not None:
+        if example not in EXAMPLES:
+            raise typer.BadParameter(
+                f"unknown example {example!r}: use {', '.join(EXAMPLES)}", param_hint="'--example'"
+            )
+        if model is not None:
+            raise CLIError("give a model file or --example, not both")
+        network, X, y = EXAMPLES[example]()
+        layer = 1 if layer is None else layer
+        weight = "0,0" if weight is None else weight
+    else:
+        if model is None:
+            raise _UsageError("Missing argument 'MODEL' (a model file), or give --example notes")
+        for value, hint in ((layer, "'--layer'"), (weight, "'--weight'")):
+            if value is None:
+                raise _UsageError(f"Missing option {hint}")
+        network = _load_model(model)
+        X, y, _ = held_out(network, data, data_dir=data_dir, target=target)
     i, j = _parse_pair(weight)
-    X, y, _ = held_out(network, data, data_dir=data_dir, target=target)
     try:
         result = cr.explain(network, X, y, level=layer, weight=(i, j), sample=sample)
     except ValueError as e:

@@ -81,10 +81,12 @@ def gradcheck(
     console.print(str(result), markup=False)
     if not result.passed():
         console.print(
-            "FAILED: backprop and finite differences disagree (relative error ≥ 1e-6)", markup=False
+            "FAILED: backprop and finite differences disagree (error ≥ 1e-6 of the array's largest "
+            "gradient), or a gradient is too small to judge (unresolved)",
+            markup=False,
         )
         raise typer.Exit(1)
-    console.print("passed: every relative error is below 1e-6", markup=False)
+    console.print("passed: every error is below 1e-6 of its array's largest gradient", markup=False)
 
 
 # -------------------------------------------------------------------------------- playground
