@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -182,8 +183,15 @@ def test_bad_input_shows_a_visible_message(page, url):
     hidden.fill("4, 99")
     hidden.press("Tab")
     message.wait_for(state="visible")
-    assert "hidden.1: Input should be less than or equal to 8" in message.text_content()
+    assert "hidden layer 2 must have 1 to 8 neurons" in message.text_content()
     assert page.locator(".neuron[data-level='1']").count() == 4  # the network is as it was
+    assert page.input_value("[name=hidden]") == "4, 2"  # and so is the form
+    page.select_option("[name=optimizer]", "adam")  # a later change is not refused again
+    page.wait_for_function("() => location.search.includes('optimizer=adam')")
+    assert page.locator("#message").is_hidden()
+    hidden.fill("4, 99")
+    hidden.press("Tab")
+    message.wait_for(state="visible")
     page.click("#message-close")
     message.wait_for(state="hidden")
 
@@ -209,7 +217,7 @@ def test_bad_input_shows_a_visible_message(page, url):
 
     open_page(page, url, "?lr=-1")  # a shared link with a bad value
     message.wait_for(state="visible")
-    assert "lr: Input should be greater than 0" in message.text_content()
+    assert "learning rate η must be greater than 0" in message.text_content()
     assert page.input_value("[name=lr]") == "0.03"  # the defaults instead
 
 
@@ -239,3 +247,50 @@ def test_export_downloads_a_model_file_and_the_url_reproduces_the_setup(page, br
     page.wait_for_selector("#steps:text-is('0')")
     assert state(url, twin_sid)["params"] == state(url, sid)["params"]
     twin.close()
+
+
+def test_two_quick_clicks_the_inspector_shows_the_last(page, url):
+    open_page(page, url)
+    for _ in range(3):
+        page.evaluate(
+            """() => {
+                document.querySelector(".neuron[data-level='1'][data-neuron='0']").click();
+                document.querySelector(".edge-hit[data-level='2'][data-i='1'][data-j='0']")
+                    .dispatchEvent(new MouseEvent("click", {bubbles: true}));
+            }"""
+        )
+        page.wait_for_selector("#inspector[data-selected='weight 2 1 0']")
+        page.wait_for_timeout(150)  # the neuron's answer, if late, must not replace it
+        assert page.get_attribute("#inspector", "data-selected") == "weight 2 1 0"
+        assert page.locator(".edge.selected").count() == 1
+        page.click(".neuron[data-level='2'][data-neuron='1']")
+        page.wait_for_selector("#inspector[data-selected='neuron 2 1']")
+
+
+def test_a_closed_tab_frees_its_session_and_a_full_server_makes_room(page, browser, url):
+    other = browser.new_page()
+    gone = open_page(other, url)
+    other.close(run_before_unload=True)  # pagehide: the beacon frees the session
+    page.wait_for_timeout(50)
+    for _ in range(50):
+        try:
+            state(url, gone)
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+            break
+        page.wait_for_timeout(100)
+    else:
+        pytest.fail("the closed tab's session is still held")
+
+    sid = open_page(page, url)
+    request = urllib.request.Request(
+        url + "api/sessions", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    for _ in range(32):  # other clients fill the server: this idle tab's place goes to one of them
+        urllib.request.urlopen(request, timeout=10).close()
+    page.click("#step")  # no lock-out: a fresh session with the same settings, and a plain message
+    page.wait_for_selector("#message:has-text('its place went to another tab')")
+    assert page.get_attribute("body", "data-session") != sid
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='done']")
+    assert "sid" not in page.text_content("#message") and "pattern" not in page.text_content("#message")

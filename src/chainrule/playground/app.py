@@ -12,7 +12,8 @@
     GET    /api/sessions/{id}/state           the network's config, weights and data
     GET    /api/sessions/{id}/model           the network as a model file (`chainrule.io.save`)
     GET    /api/sessions/{id}/events          server-sent events: frames while the session trains
-    DELETE /api/sessions/{id}
+    DELETE /api/sessions/{id}                 free the session (also POST /api/sessions/{id}/close,
+                                              the beacon a page sends when its tab closes)
 
 A session trains only while its page's event stream is open, so a closed tab stops its
 training. Request bodies are limited to ``MAX_BODY`` bytes; bad input gets a 4xx whose
@@ -37,7 +38,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainrule.playground.data import parse_csv
-from chainrule.playground.session import Session, Sessions, SessionsFullError
+from chainrule.playground.session import Session, Sessions
 from chainrule.playground.settings import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_SAMPLES, Run, Settings, Step
 
 STATIC = files("chainrule.playground") / "static"
@@ -114,13 +115,90 @@ def bad_input() -> Iterator[None]:
         raise HTTPException(422, str(e)) from None
 
 
+FIELD_NAMES = {
+    "data": "data set",
+    "classes": "classes",
+    "samples": "samples",
+    "noise": "noise",
+    "test_fraction": "test fraction",
+    "hidden": "hidden layers",
+    "activation": "activation",
+    "loss": "loss",
+    "optimizer": "optimiser",
+    "lr": "learning rate η",
+    "batch_size": "batch size",
+    "l2": "L2 λ",
+    "l1": "L1 λ",
+    "dropout": "dropout",
+    "seed": "seed",
+    "features": "input features",
+    "running": "running",
+    "sample": "example",
+    "level": "layer",
+    "i": "neuron i",
+    "j": "neuron j",
+    "sid": "session",
+}
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """``("body", "hidden", 1)`` → "hidden layer 2": a field as the page's label names it."""
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    if not parts:
+        return ""
+    name = FIELD_NAMES.get(str(parts[0]), str(parts[0]))
+    if len(parts) > 1 and isinstance(parts[1], int):
+        k = parts[1] + 1
+        if parts[0] == "hidden":
+            return f"hidden layer {k}"
+        if parts[0] == "activation":
+            return f"the activation of hidden layer {k}"
+        return f"{name} {k}"
+    return name
+
+
+def _plain(err: dict[str, Any]) -> str:
+    """One validation error as a sentence a newcomer can act on."""
+    kind, ctx, where = err["type"], err.get("ctx") or {}, _where(err["loc"])
+    if kind == "json_invalid":
+        return "the request body is not valid JSON"
+    if kind == "extra_forbidden":
+        return f"{where!r} is not a setting of the playground"
+    if kind == "string_pattern_mismatch" and where == "session":
+        return "this page's session is missing or malformed: reload the page"
+    if where.startswith("hidden layer ") and kind in ("less_than_equal", "greater_than_equal"):
+        return f"{where} must have 1 to {MAX_NEURONS} neurons"
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return (
+            f"at most {n} hidden layers"
+            if where in ("hidden layers", "activation")
+            else f"{where}: at most {n}"
+        )
+    bounds = {"less_than_equal": "at most", "less_than": "below", "greater_than_equal": "at least"}
+    bounds["greater_than"] = "greater than"
+    key = {"less_than_equal": "le", "less_than": "lt", "greater_than_equal": "ge", "greater_than": "gt"}
+    if kind in bounds and isinstance(ctx.get(key[kind]), int | float):
+        return f"{where} must be {bounds[kind]} {ctx[key[kind]]:g}"
+    text = {
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "finite_number": "must be a finite number",
+        "missing": "is missing",
+        "bool_parsing": "must be true or false",
+        "literal_error": f"must be one of {ctx.get('expected', '').replace(chr(39), '')}",
+    }.get(kind)
+    if text is None:  # a model validator's sentence, or a rarer type: pydantic's own words
+        text = err["msg"].removeprefix("Value error, ")
+        return f"{where}: {text}" if where else text
+    return f"{where} {text}" if where else text
+
+
 def _readable(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
+    return "; ".join(dict.fromkeys(_plain(err) for err in exc.errors()))
 
 
 def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = LOOPBACK) -> FastAPI:
@@ -161,14 +239,18 @@ def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = 
     def new_session(settings: Settings) -> dict[str, Any]:
         with bad_input():
             s = Session(settings)
-        try:
-            sid = sessions.add(s)
-        except SessionsFullError as e:
-            raise HTTPException(503, str(e)) from None
-        return {"id": sid, **setup(s)}
+        return {"id": sessions.add(s), **setup(s)}
 
     @app.delete("/api/sessions/{sid}", status_code=204)
     def close(sid: SessionId) -> Response:
+        sessions.remove(sid)
+        return Response(status_code=204)
+
+    @app.post("/api/sessions/{sid}/close", status_code=204)
+    async def close_beacon(sid: SessionId, request: Request) -> Response:
+        """The page's pagehide beacon (``navigator.sendBeacon`` can only POST): DELETE by another
+        verb. The body, if any, is ignored but read, within the body limit."""
+        await request.body()
         sessions.remove(sid)
         return Response(status_code=204)
 

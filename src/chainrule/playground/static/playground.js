@@ -21,13 +21,18 @@ const NEURON = 44, ROW = 60, COLUMN = 150, TOP = 26;  // diagram layout, px
 const state = {
   id: null, structure: null, frame: null, sample: 0, running: false, busy: false,
   selected: null,  // {kind: "neuron", level, j} or {kind: "weight", level, i, j}
-  events: null, inspecting: false, lastInspect: 0, lastUpdate: null,
+  events: null, inspecting: 0, inspectTicket: 0, lastInspect: 0, lastUpdate: null,
 };
 
 // ---------------------------------------------------------------------------------------- helpers
 class ApiError extends Error {}
 
+const REOPENED = "This tab was idle, and its place went to another tab: a fresh network started with "
+  + "the same settings.";
+
 async function api(method, path, body, raw = false) {
+  const ofSession = path.startsWith("/api/sessions/");
+  if (ofSession && !state.id) throw new ApiError("this page is not connected to the playground: reload the page");
   const options = { method, headers: {} };
   if (body !== undefined) {
     options.body = raw ? body : JSON.stringify(body);
@@ -42,6 +47,11 @@ async function api(method, path, body, raw = false) {
   if (response.status === 204) return null;
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
+  if (response.status === 404 && ofSession && !state.reopening) {
+    state.reopening = true;
+    try { await reopen(); } finally { state.reopening = false; }
+    throw new ApiError(REOPENED);
+  }
   if (!response.ok) {
     const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
     throw new ApiError(detail || `error ${response.status}`);
@@ -164,15 +174,40 @@ async function start() {
     showMessage(`The settings in the link were refused (${e.message}); showing the defaults instead.`);
     setup = await api("POST", "/api/sessions", {});
   }
+  state.sample = Number.isInteger(example) && example >= 0 ? example : 0;
+  adopt(setup);
+  window.addEventListener("pagehide", closeSession);
+  window.addEventListener("pageshow", async (event) => {  // back from the back-forward cache
+    if (event.persisted && !state.id) adopt(await api("POST", "/api/sessions", state.structure.settings));
+  });
+}
+
+// The tab is closing (or going into the back-forward cache): free its session at once, by a
+// beacon, which the browser delivers even as the page goes away.
+function closeSession() {
+  if (!state.id) return;
+  const sid = state.id;
+  state.id = null;
+  if (state.events) state.events.close();
+  if (!navigator.sendBeacon(`/api/sessions/${sid}/close`)) {
+    fetch(`/api/sessions/${sid}`, { method: "DELETE", keepalive: true }).catch(() => {});
+  }
+}
+
+// The server let this tab's session go (it was idle longest when another tab needed room, or the
+// server restarted): start a new one with the same settings.
+async function reopen() {
+  const setup = await api("POST", "/api/sessions", state.structure ? state.structure.settings : {});
+  adopt(setup);
+  showMessage(REOPENED);
+}
+
+function adopt(setup) {
   state.id = setup.id;
   document.body.dataset.session = setup.id;
-  state.sample = Number.isInteger(example) && example >= 0 ? example : 0;
-  applySetup(setup);
   $("#export").href = `/api/sessions/${state.id}/model`;
+  applySetup(setup);
   listen();
-  window.addEventListener("pagehide", () => {
-    fetch(`/api/sessions/${state.id}`, { method: "DELETE", keepalive: true });
-  });
 }
 
 function applySetup(setup) {
@@ -206,7 +241,7 @@ function listen() {
     drawFrame(frame);
     if (frame.error) showMessage(frame.error);
     if (!frame.running && state.running) setRunning(false);
-    if (Date.now() - state.lastInspect > 500) inspect();
+    if (Date.now() - state.lastInspect > 500 && !state.inspecting) inspect();
   };
 }
 
@@ -216,7 +251,8 @@ async function changeSettings() {
     hideMessage();
     applySetup(setup);
   } catch (e) {
-    showMessage(e.message);
+    showMessage(`${e.message}. The network is unchanged.`.replace(/\.\. /, ". "));
+    if (state.structure) fillForm(state.structure.settings);  // the form says what is drawn
   }
 }
 
@@ -567,25 +603,33 @@ function termsTable(terms) {
   return table;
 }
 
+// Every call asks the server; only the newest answer is drawn (a click while an older request is
+// in flight must win: the inspector always shows what is selected).
 async function inspect() {
   const s = state.selected;
   const panel = $("#inspector");
   state.lastInspect = Date.now();
-  if (!s || state.inspecting) return;
-  state.inspecting = true;
+  if (!s || !state.id) return;
+  const ticket = ++state.inspectTicket;
+  state.inspecting += 1;
   try {
     const query = s.kind === "neuron" ? `level=${s.level}&j=${s.j}` : `level=${s.level}&i=${s.i}&j=${s.j}`;
     const data = await api("GET", `/api/sessions/${state.id}/${s.kind}?${query}&sample=${state.sample}`);
-    if (state.selected !== s) return;
+    if (ticket !== state.inspectTicket || state.selected !== s) return;
     const content = s.kind === "neuron" ? neuronPanel(data) : weightPanel(data);
     panel.replaceChildren(element("h2", {}, "Inspector"), ...content);
     panel.dataset.step = String(data.step);
     panel.dataset.kind = s.kind;
+    panel.dataset.selected = selectionKey(s);
   } catch (e) {
-    showMessage(e.message);
+    if (ticket === state.inspectTicket) showMessage(e.message);
   } finally {
-    state.inspecting = false;
+    state.inspecting -= 1;
   }
+}
+
+function selectionKey(s) {
+  return s.kind === "neuron" ? `neuron ${s.level} ${s.j}` : `weight ${s.level} ${s.i} ${s.j}`;
 }
 
 function neuronPanel(n) {
