@@ -425,7 +425,7 @@ def test_the_event_stream_trains_and_sends_frames_live():
         sid = _post(
             url + "api/sessions", {"hidden": [6], "activation": ["tanh"], "optimizer": "adam", "lr": 0.05}
         )["id"]
-        assert _post(f"{url}api/sessions/{sid}/run", {"running": True}) == {"running": True}
+        assert _post(f"{url}api/sessions/{sid}/run", {"running": True}) == {"running": True, "speed": None}
         frames = []
         with urllib.request.urlopen(f"{url}api/sessions/{sid}/events", timeout=10) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
@@ -468,3 +468,28 @@ def test_the_command_refuses_a_bad_port_in_one_line(capsys):
 
     assert main(["--port", "70000"]) == 1
     assert capsys.readouterr().err == "chainrule playground: port must be an integer in 0..65535, got 70000\n"
+
+
+def test_the_speed_control_paces_training():
+    with running() as url:
+        sid = _post(url + "api/sessions", {})["id"]
+        assert _post(f"{url}api/sessions/{sid}/run", {"running": True, "speed": 10}) == {
+            "running": True,
+            "speed": 10,
+        }
+        frames = []
+        began = time.perf_counter()
+        with urllib.request.urlopen(f"{url}api/sessions/{sid}/events", timeout=10) as stream:
+            for line in stream:
+                if line.startswith(b"data: "):
+                    frames.append(json.loads(line[6:]))
+                    if len(frames) == 10:
+                        break
+        seconds = time.perf_counter() - began
+        steps = frames[-1]["step"]
+        assert 0.8 < seconds < 3 and 0.5 * 10 * seconds <= steps <= 1.5 * 10 * seconds + 2, (seconds, steps)
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    sid, _ = new(client)
+    for speed in (0, -1, 1e6, "fast"):
+        r = client.post(f"/api/sessions/{sid}/run", json={"running": True, "speed": speed})
+        assert r.status_code == 422 and r.json()["detail"].startswith("speed must be"), r.json()

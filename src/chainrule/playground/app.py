@@ -5,7 +5,7 @@
     PUT    /api/sessions/{id}/settings        new settings (a fresh network)
     POST   /api/sessions/{id}/reset           the same settings, the initial weights again
     POST   /api/sessions/{id}/data            upload a CSV (the raw text as the body)
-    POST   /api/sessions/{id}/run             {"running": true|false}: Train / Pause
+    POST   /api/sessions/{id}/run             {"running": true|false, "speed": steps/s or null}: Train / Pause
     POST   /api/sessions/{id}/step            one iteration in three phases, for one example
     GET    /api/sessions/{id}/neuron          z, a, σ'(z), δ of a neuron (from `chainrule.explain`)
     GET    /api/sessions/{id}/weight          the chain rule of a weight (`chainrule.explain`)
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.resources import files
@@ -133,6 +134,7 @@ FIELD_NAMES = {
     "seed": "seed",
     "features": "input features",
     "running": "running",
+    "speed": "speed",
     "sample": "example",
     "level": "layer",
     "i": "neuron i",
@@ -291,8 +293,8 @@ def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = 
     def run(sid: SessionId, body: Run) -> dict[str, Any]:
         s = session(sid)
         with bad_input():
-            s.set_running(body.running)
-        return {"running": s.running}
+            s.set_running(body.running, body.speed)
+        return {"running": s.running, "speed": s.speed}
 
     @app.post("/api/sessions/{sid}/step")
     def step(sid: SessionId, body: Step) -> dict[str, Any]:
@@ -343,9 +345,12 @@ async def _frames(session: Session) -> AsyncIterator[str]:
     quiet = 0.0
     while session.watcher == me:
         if session.running:
+            began = time.perf_counter()
             frame = await anyio.to_thread.run_sync(session.train_for, TRAIN_SLICE)
             yield f"data: {json.dumps(clean(frame))}\n\n"
             quiet = 0.0
+            if session.speed is not None:  # at a pace: a frame per slice, not as fast as possible
+                await anyio.sleep(max(0.0, TRAIN_SLICE - (time.perf_counter() - began)))
         else:
             await anyio.sleep(0.05)
             quiet += 0.05

@@ -89,6 +89,9 @@ class Session:
         self.lock = threading.Lock()
         self.table = table
         self.running = False
+        self.speed: float | None = None  # steps per second while running; None: full speed
+        self.owed = 0.0  # steps the pace allows and not yet taken
+        self.paced_at = time.perf_counter()
         self.error: str | None = None
         self.watcher = 0  # the event stream that trains; a newer one takes over
         self.used = time.monotonic()
@@ -207,16 +210,27 @@ class Session:
         with self.lock:
             self.used = time.monotonic()
             end = time.perf_counter() + seconds
-            while self.running and time.perf_counter() < end:
-                self._train_step()
+            if self.speed is None:
+                while self.running and time.perf_counter() < end:
+                    self._train_step()
+            elif self.running:  # at a pace: the steps the time since the last slice allows
+                now = time.perf_counter()
+                self.owed = min(
+                    self.owed + self.speed * (now - self.paced_at), max(1.0, self.speed * seconds)
+                )
+                self.paced_at = now
+                while self.running and self.owed >= 1 and time.perf_counter() < end:
+                    self._train_step()
+                    self.owed -= 1
             self._record()
             return self._frame()
 
-    def set_running(self, running: bool) -> None:
+    def set_running(self, running: bool, speed: float | None = None) -> None:
         with self.lock:
             if running and self.error:
                 raise ValueError(self.error)
-            self.running = running
+            self.running, self.speed = running, speed
+            self.owed, self.paced_at = 1.0 if running else 0.0, time.perf_counter()  # a first step at once
 
     def _evaluate(self, X: Array, y: Array) -> dict[str, float | None]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
