@@ -414,3 +414,38 @@ def test_the_layout_fits_the_screen(browser, url, width, height):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playground-1280x720.png"))
     context.close()
+
+
+def test_the_lesson_walks_the_notes_on_the_live_network(page, url):
+    open_page(page, url, FULL_BATCH_SGD)  # levels 0..3; the lesson's weight is W^(3)[0, 0]
+    page.click("#lesson-open")
+    marks = [
+        ".neuron[data-level='1'][data-neuron='0']",
+        ".neuron[data-level='3'][data-neuron='0']",
+        "path.edge.lesson-mark",
+        ".neuron[data-level='2'][data-neuron='0']",
+        ".neuron[data-level='3'][data-neuron='0']",
+        "path.edge.lesson-mark",
+    ]
+    texts = []
+    for n, mark in enumerate(marks, start=1):
+        page.wait_for_selector(f"#lesson[data-ready='{n}']")
+        assert page.locator(".lesson-mark").count() == 1
+        assert page.locator(mark).first.evaluate("el => el.classList.contains('lesson-mark')")
+        texts.append(page.text_content("#lesson-text"))
+        if n == 3:  # the inspector shows the same weight, and the text its a · δ
+            page.wait_for_selector("#inspector[data-selected='weight 3 0 0']")
+            gradient = shown(page, "#inspector [data-key='gradient']")
+            assert "= " + page.evaluate("(g) => g.toPrecision(3)", gradient) + ";" in texts[-1]
+        if n < len(marks):
+            page.click("#lesson-next")
+    assert "forward" in texts[0] and "C = " in texts[1] and "∂z/∂w · ∂C/∂z" in texts[2]
+    assert "reversed" in texts[4] and "amplifier" in texts[4] and "w − η" in texts[5]
+    # the live numbers of the neuron of screen 1: its z, for the chosen example
+    page.click("#lesson-back")
+    assert "z = " in texts[0] and "for example 5" in texts[0]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground-lesson.png"))
+    page.wait_for_selector("#lesson[data-ready='5']")
+    page.click("#lesson-close")
+    assert page.locator("#lesson").is_hidden() and page.locator(".lesson-mark").count() == 0
