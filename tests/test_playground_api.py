@@ -20,7 +20,7 @@ import chainrule as cr
 from chainrule.explain import explain
 from chainrule.playground import create_app, running
 from chainrule.playground.app import MAX_BODY
-from chainrule.playground.session import GRID
+from chainrule.playground.session import GRID, plain, plain_rules
 from chainrule.playground.settings import DataName
 from chainrule.toys import TOYS
 
@@ -101,20 +101,20 @@ def test_a_new_session_describes_the_network_and_its_heat_maps(client):
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"hidden": [4] * 7, "activation": ["tanh"] * 7}, "hidden: List should have at most 6 items"),
-        ({"hidden": [4, 9]}, "hidden.1: Input should be less than or equal to 8"),
-        ({"hidden": [0, 2]}, "hidden.0: Input should be greater than or equal to 1"),
-        ({"hidden": ["four", 2]}, "hidden.0: Input should be a valid integer"),
+        ({"hidden": [4] * 7, "activation": ["tanh"] * 7}, "at most 6 hidden layers"),
+        ({"hidden": [4, 9]}, "hidden layer 2 must have 1 to 8 neurons"),
+        ({"hidden": [0, 2]}, "hidden layer 1 must have 1 to 8 neurons"),
+        ({"hidden": ["four", 2]}, "hidden layer 1 must be a whole number"),
         ({"hidden": [4, 2], "activation": ["tanh"]}, "one activation per hidden layer"),
-        ({"activation": ["tanh", "swish"]}, "activation.1: Input should be 'tanh', 'relu'"),
-        ({"lr": 0}, "lr: Input should be greater than 0"),
-        ({"lr": "fast"}, "lr: Input should be a valid number"),
-        ({"samples": 5000}, "samples: Input should be less than or equal to 2000"),
-        ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
-        ({"dropout": 0.95}, "dropout: Input should be less than or equal to 0.9"),
-        ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
-        ({"data": "mnist"}, "data: Input should be 'xor'"),
-        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"activation": ["tanh", "swish"]}, "the activation of hidden layer 2 must be one of tanh, relu"),
+        ({"lr": 0}, "learning rate η must be greater than 0"),
+        ({"lr": "fast"}, "learning rate η must be a number"),
+        ({"samples": 5000}, "samples must be at most 2000"),
+        ({"batch_size": 0}, "batch size must be at least 1"),
+        ({"dropout": 0.95}, "dropout must be at most 0.9"),
+        ({"seed": -1}, "seed must be at least 0"),
+        ({"data": "mnist"}, "data set must be one of xor, circles"),
+        ({"colour": "red"}, "'colour' is not a setting of the playground"),
         ({"data": "plane"}, "plane is a regression data set: use loss squared_error"),
         ({"loss": "squared_error"}, "xor is a classification data set"),
         ({"classes": 3}, "xor has 2 classes"),
@@ -130,9 +130,9 @@ def test_bad_settings_get_a_422_that_names_the_field(client, settings, message):
 
 def test_nan_and_malformed_json_are_refused(client):
     r = client.post("/api/sessions", content=b'{"lr": NaN}', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "lr: Input should be a finite number" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"] == "learning rate η must be a finite number"
     r = client.post("/api/sessions", content=b'{"lr": ', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "JSON decode error" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"] == "the request body is not valid JSON"
 
 
 def test_a_body_over_the_limit_gets_413_by_length_or_while_streaming(client):
@@ -280,9 +280,9 @@ def test_neuron_and_weight_are_the_numbers_of_explain(client):
         f"/api/sessions/{sid}/weight", params={"level": 1, "i": 1, "j": 3, "sample": 11}
     ).json()
     e = explain(net, X, y, level=1, weight=(1, 3), sample=11)
-    assert shown["text"] == e.render()  # what `chainrule explain` prints
+    assert shown["text"] == plain(e.render())  # what `chainrule explain` prints, less "seed 003"
     assert shown["gradient"] == e.gradient and shown["finite_difference"] == e.finite_difference
-    assert json.loads(json.dumps(e.to_dict())) == {
+    assert json.loads(json.dumps(plain_rules(e.to_dict()))) == {
         k: v for k, v in shown.items() if k not in ("text", "step")
     }
     assert abs(shown["gradient"] - shown["finite_difference"]) < 1e-6 * max(1, abs(shown["gradient"]))
@@ -303,13 +303,13 @@ def test_neuron_and_weight_are_the_numbers_of_explain(client):
 @pytest.mark.parametrize(
     ("path", "params", "message"),
     [
-        ("weight", {"level": 0, "i": 0, "j": 0}, "level: Input should be greater than or equal to 1"),
+        ("weight", {"level": 0, "i": 0, "j": 0}, "layer must be at least 1"),
         ("weight", {"level": 3, "i": 0, "j": 0}, "level must be 1..2"),
         ("weight", {"level": 1, "i": 2, "j": 0}, "weight i (an input of layer 1) must be an integer in 0..1"),
         ("weight", {"level": 2, "i": 0, "j": 5}, "weight j (a neuron of layer 2) must be an integer in 0..1"),
         ("neuron", {"level": 1, "j": 4}, "must be an integer in 0..3"),
         ("neuron", {"level": 1, "j": 0, "sample": 200}, "sample must be an integer in 0..199"),
-        ("neuron", {"level": 1}, "j: Field required"),
+        ("neuron", {"level": 1}, "neuron j is missing"),
     ],
 )
 def test_inspecting_outside_the_network_gets_a_422(client, path, params, message):
@@ -364,14 +364,39 @@ def test_sessions_are_isolated_and_the_settings_reproduce_the_run(client):
     assert client.get(f"/api/sessions/{a}/state").json()["params"] == initial
 
 
-def test_the_number_of_sessions_is_bounded():
+def test_the_longest_idle_session_makes_room_and_a_beacon_frees_one():
     client = TestClient(create_app(max_sessions=2), base_url="http://127.0.0.1")
     first, _ = new(client)
-    new(client)
-    r = client.post("/api/sessions", json={})
-    assert r.status_code == 503 and "close some tabs" in r.json()["detail"]
-    assert client.delete(f"/api/sessions/{first}").status_code == 204
-    new(client)
+    second, _ = new(client)
+    client.get(f"/api/sessions/{first}/state")  # the second is now the longest idle
+    third, _ = new(client)  # no refusal: the longest-idle session makes room
+    assert len(client.app.state.sessions) == 2
+    r = client.get(f"/api/sessions/{second}/state")
+    assert r.status_code == 404 and "reload the page" in r.json()["detail"]
+    assert client.get(f"/api/sessions/{first}/state").status_code == 200
+    # the page's pagehide beacon (sendBeacon posts text/plain); unknown or repeated ids are no error
+    r = client.post(f"/api/sessions/{third}/close", content=b"", headers={"content-type": "text/plain"})
+    assert r.status_code == 204 and len(client.app.state.sessions) == 1
+    assert client.post(f"/api/sessions/{third}/close").status_code == 204
+    r = client.post("/api/sessions/not a session!/close")
+    assert (
+        r.status_code == 422
+        and r.json()["detail"] == "this page's session is missing or malformed: reload the page"
+    )
+    r = client.post(f"/api/sessions/{first}/close", content=b"x" * (MAX_BODY + 1))
+    assert r.status_code == 413 and client.get(f"/api/sessions/{first}/state").status_code == 200
+    r = client.post(f"/api/sessions/{first}/close", headers={"host": "attacker.example"})
+    assert r.status_code == 400 and client.get(f"/api/sessions/{first}/state").status_code == 200
+
+
+def test_the_page_hears_no_jargon(client):
+    sid, _ = new(client)
+    client.post(f"/api/sessions/{sid}/step", json={})
+    out = client.get(f"/api/sessions/{sid}/neuron", params={"level": 3, "j": 0}).json()
+    weight = client.get(f"/api/sessions/{sid}/weight", params={"level": 1, "i": 0, "j": 0}).json()
+    assert out["rule"].startswith("δ = a − y") and "seed" not in json.dumps([out, weight])
+    r = client.post("/api/sessions/null/step", json={})
+    assert r.status_code == 422 and "reload the page" in r.json()["detail"] and "pattern" not in r.text
 
 
 def test_a_diverging_run_pauses_with_a_message(client):
@@ -400,7 +425,7 @@ def test_the_event_stream_trains_and_sends_frames_live():
         sid = _post(
             url + "api/sessions", {"hidden": [6], "activation": ["tanh"], "optimizer": "adam", "lr": 0.05}
         )["id"]
-        assert _post(f"{url}api/sessions/{sid}/run", {"running": True}) == {"running": True}
+        assert _post(f"{url}api/sessions/{sid}/run", {"running": True}) == {"running": True, "speed": None}
         frames = []
         with urllib.request.urlopen(f"{url}api/sessions/{sid}/events", timeout=10) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
@@ -443,3 +468,28 @@ def test_the_command_refuses_a_bad_port_in_one_line(capsys):
 
     assert main(["--port", "70000"]) == 1
     assert capsys.readouterr().err == "chainrule playground: port must be an integer in 0..65535, got 70000\n"
+
+
+def test_the_speed_control_paces_training():
+    with running() as url:
+        sid = _post(url + "api/sessions", {})["id"]
+        assert _post(f"{url}api/sessions/{sid}/run", {"running": True, "speed": 10}) == {
+            "running": True,
+            "speed": 10,
+        }
+        frames = []
+        began = time.perf_counter()
+        with urllib.request.urlopen(f"{url}api/sessions/{sid}/events", timeout=10) as stream:
+            for line in stream:
+                if line.startswith(b"data: "):
+                    frames.append(json.loads(line[6:]))
+                    if len(frames) == 10:
+                        break
+        seconds = time.perf_counter() - began
+        steps = frames[-1]["step"]
+        assert 0.8 < seconds < 3 and 0.5 * 10 * seconds <= steps <= 1.5 * 10 * seconds + 2, (seconds, steps)
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    sid, _ = new(client)
+    for speed in (0, -1, 1e6, "fast"):
+        r = client.post(f"/api/sessions/{sid}/run", json={"running": True, "speed": speed})
+        assert r.status_code == 422 and r.json()["detail"].startswith("speed must be"), r.json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -128,8 +129,11 @@ def test_step_shows_the_librarys_delta_and_gradient(page, url):
     page.wait_for_selector("#inspector[data-kind='weight'][data-step='0']")
     before = state(url, sid)
 
+    page.uncheck("#autoplay")
     page.click("#step")
-    page.wait_for_selector("#phase[data-phase='done']")
+    page.wait_for_selector("#phase[data-phase='forward'][data-step='0']")
+    page.keyboard.press("End")
+    page.wait_for_selector("#phase[data-phase='update'][data-step='1']")
     page.wait_for_selector("#inspector[data-kind='weight'][data-step='1']")
     after = state(url, sid)
     assert after["step"] == 1
@@ -139,9 +143,13 @@ def test_step_shows_the_librarys_delta_and_gradient(page, url):
     net.forward(X[5:6])
     net.backward(y[5:6])
     for j in range(3):
-        label = page.text_content(f".neuron[data-level='2'][data-neuron='{j}'] .value")
+        box = f".neuron[data-level='2'][data-neuron='{j}']"
+        label = page.text_content(f"{box} .label.delta")
         assert label.startswith("δ ")
         assert float(label.split()[1]) == pytest.approx(net.levels[1].delta[0, j], rel=6e-3)
+        assert float(page.text_content(f"{box} .label.a").split()[1]) == pytest.approx(
+            net.levels[1].a[0, j], rel=6e-3
+        )  # a and δ stand together
 
     # the weight W^(2)[1, 2] after the step: a, δ, ∂C/∂w = a · δ, the finite difference
     net, X, y = rebuild(after)
@@ -182,8 +190,15 @@ def test_bad_input_shows_a_visible_message(page, url):
     hidden.fill("4, 99")
     hidden.press("Tab")
     message.wait_for(state="visible")
-    assert "hidden.1: Input should be less than or equal to 8" in message.text_content()
+    assert "hidden layer 2 must have 1 to 8 neurons" in message.text_content()
     assert page.locator(".neuron[data-level='1']").count() == 4  # the network is as it was
+    assert page.input_value("[name=hidden]") == "4, 2"  # and so is the form
+    page.select_option("[name=optimizer]", "adam")  # a later change is not refused again
+    page.wait_for_function("() => location.search.includes('optimizer=adam')")
+    assert page.locator("#message").is_hidden()
+    hidden.fill("4, 99")
+    hidden.press("Tab")
+    message.wait_for(state="visible")
     page.click("#message-close")
     message.wait_for(state="hidden")
 
@@ -209,7 +224,7 @@ def test_bad_input_shows_a_visible_message(page, url):
 
     open_page(page, url, "?lr=-1")  # a shared link with a bad value
     message.wait_for(state="visible")
-    assert "lr: Input should be greater than 0" in message.text_content()
+    assert "learning rate η must be greater than 0" in message.text_content()
     assert page.input_value("[name=lr]") == "0.03"  # the defaults instead
 
 
@@ -217,9 +232,12 @@ def test_export_downloads_a_model_file_and_the_url_reproduces_the_setup(page, br
     sid = open_page(page, url, "?data=moons&hidden=5&activation=relu&seed=7")
     page.select_option("[name=optimizer]", "momentum")
     page.wait_for_function("() => location.search.includes('optimizer=momentum')")
+    page.uncheck("#autoplay")
     for n in range(1, 3):
         page.click("#step")
-        page.wait_for_selector(f"#phase[data-phase='done']:has-text('step {n} done')")
+        page.wait_for_selector(f"#phase[data-phase='forward'][data-step='{n - 1}']")
+        page.keyboard.press("End")
+        page.wait_for_selector(f"#phase[data-phase='update']:has-text('step {n} done')")
     with page.expect_download() as download:
         page.click("#export")
     path = tmp_path / download.value.suggested_filename
@@ -239,3 +257,195 @@ def test_export_downloads_a_model_file_and_the_url_reproduces_the_setup(page, br
     page.wait_for_selector("#steps:text-is('0')")
     assert state(url, twin_sid)["params"] == state(url, sid)["params"]
     twin.close()
+
+
+def test_two_quick_clicks_the_inspector_shows_the_last(page, url):
+    open_page(page, url)
+    for _ in range(3):
+        page.evaluate(
+            """() => {
+                document.querySelector(".neuron[data-level='1'][data-neuron='0']").click();
+                document.querySelector(".edge-hit[data-level='2'][data-i='1'][data-j='0']")
+                    .dispatchEvent(new MouseEvent("click", {bubbles: true}));
+            }"""
+        )
+        page.wait_for_selector("#inspector[data-selected='weight 2 1 0']")
+        page.wait_for_timeout(150)  # the neuron's answer, if late, must not replace it
+        assert page.get_attribute("#inspector", "data-selected") == "weight 2 1 0"
+        assert page.locator(".edge.selected").count() == 1
+        page.click(".neuron[data-level='2'][data-neuron='1']")
+        page.wait_for_selector("#inspector[data-selected='neuron 2 1']")
+
+
+def test_a_closed_tab_frees_its_session_and_a_full_server_makes_room(page, browser, url):
+    other = browser.new_page()
+    gone = open_page(other, url)
+    other.close(run_before_unload=True)  # pagehide: the beacon frees the session
+    page.wait_for_timeout(50)
+    for _ in range(50):
+        try:
+            state(url, gone)
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+            break
+        page.wait_for_timeout(100)
+    else:
+        pytest.fail("the closed tab's session is still held")
+
+    sid = open_page(page, url)
+    request = urllib.request.Request(
+        url + "api/sessions", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    for _ in range(32):  # other clients fill the server: this idle tab's place goes to one of them
+        urllib.request.urlopen(request, timeout=10).close()
+    page.click("#step")  # no lock-out: a fresh session with the same settings, and a plain message
+    page.wait_for_selector("#message:has-text('its place went to another tab')")
+    assert page.get_attribute("body", "data-session") != sid
+    page.uncheck("#autoplay")
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='forward']")
+    page.keyboard.press("End")
+    page.wait_for_selector("#phase[data-phase='update']")
+    assert "sid" not in page.text_content("#message") and "pattern" not in page.text_content("#message")
+
+
+def visible_labels(page, level: int, kind: str) -> int:
+    return page.locator(f".neuron[data-level='{level}'] .label.{kind}:not([hidden])").count()
+
+
+def test_the_phases_walk_layer_by_layer_forward_and_back(page, url):
+    open_page(page, url, FULL_BATCH_SGD)  # 2 inputs, 4, 3, 2 outputs: 4 + 3 + 1 stages
+    page.uncheck("#autoplay")
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='forward'][data-stage='0']")
+    assert visible_labels(page, 0, "a") == 2 and visible_labels(page, 1, "a") == 0
+    assert page.is_disabled("#back") and page.text_content("#walk-count") == "1 / 8"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#phase[data-stage='1']")
+    assert visible_labels(page, 1, "a") == 4 and visible_labels(page, 2, "a") == 0
+    for _ in range(3):
+        page.click("#next")
+    page.wait_for_selector("#phase[data-phase='backward'][data-stage='4']")
+    assert "a − y" in page.text_content("#phase")
+    assert (
+        visible_labels(page, 3, "delta") == 2 and visible_labels(page, 3, "amp") == 0
+    )  # no ×σ' at the output
+    assert visible_labels(page, 3, "a") == 2  # a and δ together
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#phase[data-stage='5']")
+    assert visible_labels(page, 2, "delta") == 3 and visible_labels(page, 2, "amp") == 3
+    assert visible_labels(page, 1, "delta") == 0
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector("#phase[data-stage='4']")
+    assert visible_labels(page, 2, "delta") == 0 and visible_labels(page, 2, "a") == 3
+    # a label lies over the edges, yet a click there reaches the weight beneath
+    label = page.locator(".neuron[data-level='3'][data-neuron='0'] .label.delta").bounding_box()
+    assert page.evaluate(
+        "([x, y]) => !document.elementFromPoint(x, y).classList.contains('label')",
+        [label["x"] + 5, label["y"] + label["height"] / 2],
+    )
+    assert page.evaluate(
+        "() => getComputedStyle(document.querySelector('.label.amp')).backgroundColor !== 'rgba(0, 0, 0, 0)'"
+    )
+    page.keyboard.press("Home")
+    page.wait_for_selector("#phase[data-stage='0']")
+    page.keyboard.press("End")
+    page.wait_for_selector("#phase[data-phase='update'][data-step='1']:has-text('Step 1 done')")
+    assert page.is_disabled("#next") and page.text_content("#steps") == "1"
+    page.keyboard.press("s")  # the next iteration, from the keyboard
+    page.wait_for_selector("#phase[data-phase='forward'][data-stage='0']")
+    page.check("#autoplay")  # and it plays by itself to the end
+    page.wait_for_selector("#phase[data-phase='update'][data-step='2']")
+
+
+def test_the_speed_control_and_the_log_scale_loss_curve(page, url):
+    open_page(page, url)
+    page.fill("#speed", "0")  # 1 step per second
+    page.dispatch_event("#speed", "input")
+    assert page.text_content("#speed-text") == "1 step/s"
+    page.click("#train")
+    page.wait_for_timeout(1500)
+    page.click("#pause")
+    page.wait_for_selector("#train:enabled")
+    steps = int(page.text_content("#steps"))
+    assert 1 <= steps <= 4, steps
+    page.fill("#speed", "5")
+    page.dispatch_event("#speed", "input")
+    assert page.text_content("#speed-text") == "full speed"
+    page.click("#train")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#steps').textContent) > 2000", timeout=30_000
+    )
+    page.click("#pause")
+    page.wait_for_selector("#train:enabled")
+    page.wait_for_timeout(200)
+    last = page.text_content("#curves .last-step")
+    assert last == f"step {page.text_content('#steps')}"  # the whole number, not clipped
+    svg, text = page.locator("#curves").bounding_box(), page.locator("#curves .last-step").bounding_box()
+    assert text["x"] >= svg["x"] and text["x"] + text["width"] <= svg["x"] + svg["width"] + 0.5
+    assert page.text_content("#curves").count("log") == 1
+
+
+BIGGEST = "?hidden=8,8,8,8,8,8&activation=tanh,tanh,tanh,tanh,tanh,tanh"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080), (768, 1024), (390, 844)])
+def test_the_layout_fits_the_screen(browser, url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    open_page(page, url, BIGGEST)
+    page.uncheck("#autoplay")
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='forward']")
+    page.keyboard.press("End")
+    page.wait_for_selector("#phase[data-phase='update']")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+    together = width >= 1100  # a wide screen: diagram, output and inspector seen at once
+    for selector in ("#diagram", "#output", "#inspector", "#walk", "#step", "#speed", "#settings"):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (selector, box)
+        if together and selector != "#settings":
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height + 0.5, (selector, box)
+    last = page.locator(".neuron[data-level='7'][data-neuron='1']").bounding_box()  # the output layer
+    assert last["x"] + last["width"] <= width
+    page.click(".neuron[data-level='7'][data-neuron='1']")  # usable: it answers a click
+    page.wait_for_selector("#inspector[data-selected='neuron 7 1']")
+    if width == 1280:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "playground-1280x720.png"))
+    context.close()
+
+
+def test_the_lesson_walks_the_notes_on_the_live_network(page, url):
+    open_page(page, url, FULL_BATCH_SGD)  # levels 0..3; the lesson's weight is W^(3)[0, 0]
+    page.click("#lesson-open")
+    marks = [
+        ".neuron[data-level='1'][data-neuron='0']",
+        ".neuron[data-level='3'][data-neuron='0']",
+        "path.edge.lesson-mark",
+        ".neuron[data-level='2'][data-neuron='0']",
+        ".neuron[data-level='3'][data-neuron='0']",
+        "path.edge.lesson-mark",
+    ]
+    texts = []
+    for n, mark in enumerate(marks, start=1):
+        page.wait_for_selector(f"#lesson[data-ready='{n}']")
+        assert page.locator(".lesson-mark").count() == 1
+        assert page.locator(mark).first.evaluate("el => el.classList.contains('lesson-mark')")
+        texts.append(page.text_content("#lesson-text"))
+        if n == 3:  # the inspector shows the same weight, and the text its a · δ
+            page.wait_for_selector("#inspector[data-selected='weight 3 0 0']")
+            gradient = shown(page, "#inspector [data-key='gradient']")
+            assert "= " + page.evaluate("(g) => g.toPrecision(3)", gradient) + ";" in texts[-1]
+        if n < len(marks):
+            page.click("#lesson-next")
+    assert "forward" in texts[0] and "C = " in texts[1] and "∂z/∂w · ∂C/∂z" in texts[2]
+    assert "reversed" in texts[4] and "amplifier" in texts[4] and "w − η" in texts[5]
+    # the live numbers of the neuron of screen 1: its z, for the chosen example
+    page.click("#lesson-back")
+    assert "z = " in texts[0] and "for example 5" in texts[0]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground-lesson.png"))
+    page.wait_for_selector("#lesson[data-ready='5']")
+    page.click("#lesson-close")
+    assert page.locator("#lesson").is_hidden() and page.locator(".lesson-mark").count() == 0

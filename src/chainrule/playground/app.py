@@ -5,14 +5,15 @@
     PUT    /api/sessions/{id}/settings        new settings (a fresh network)
     POST   /api/sessions/{id}/reset           the same settings, the initial weights again
     POST   /api/sessions/{id}/data            upload a CSV (the raw text as the body)
-    POST   /api/sessions/{id}/run             {"running": true|false}: Train / Pause
+    POST   /api/sessions/{id}/run             {"running": true|false, "speed": steps/s or null}: Train / Pause
     POST   /api/sessions/{id}/step            one iteration in three phases, for one example
     GET    /api/sessions/{id}/neuron          z, a, σ'(z), δ of a neuron (from `chainrule.explain`)
     GET    /api/sessions/{id}/weight          the chain rule of a weight (`chainrule.explain`)
     GET    /api/sessions/{id}/state           the network's config, weights and data
     GET    /api/sessions/{id}/model           the network as a model file (`chainrule.io.save`)
     GET    /api/sessions/{id}/events          server-sent events: frames while the session trains
-    DELETE /api/sessions/{id}
+    DELETE /api/sessions/{id}                 free the session (also POST /api/sessions/{id}/close,
+                                              the beacon a page sends when its tab closes)
 
 A session trains only while its page's event stream is open, so a closed tab stops its
 training. Request bodies are limited to ``MAX_BODY`` bytes; bad input gets a 4xx whose
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.resources import files
@@ -37,7 +39,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainrule.playground.data import parse_csv
-from chainrule.playground.session import Session, Sessions, SessionsFullError
+from chainrule.playground.session import Session, Sessions
 from chainrule.playground.settings import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_SAMPLES, Run, Settings, Step
 
 STATIC = files("chainrule.playground") / "static"
@@ -114,13 +116,91 @@ def bad_input() -> Iterator[None]:
         raise HTTPException(422, str(e)) from None
 
 
+FIELD_NAMES = {
+    "data": "data set",
+    "classes": "classes",
+    "samples": "samples",
+    "noise": "noise",
+    "test_fraction": "test fraction",
+    "hidden": "hidden layers",
+    "activation": "activation",
+    "loss": "loss",
+    "optimizer": "optimiser",
+    "lr": "learning rate η",
+    "batch_size": "batch size",
+    "l2": "L2 λ",
+    "l1": "L1 λ",
+    "dropout": "dropout",
+    "seed": "seed",
+    "features": "input features",
+    "running": "running",
+    "speed": "speed",
+    "sample": "example",
+    "level": "layer",
+    "i": "neuron i",
+    "j": "neuron j",
+    "sid": "session",
+}
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """``("body", "hidden", 1)`` → "hidden layer 2": a field as the page's label names it."""
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    if not parts:
+        return ""
+    name = FIELD_NAMES.get(str(parts[0]), str(parts[0]))
+    if len(parts) > 1 and isinstance(parts[1], int):
+        k = parts[1] + 1
+        if parts[0] == "hidden":
+            return f"hidden layer {k}"
+        if parts[0] == "activation":
+            return f"the activation of hidden layer {k}"
+        return f"{name} {k}"
+    return name
+
+
+def _plain(err: dict[str, Any]) -> str:
+    """One validation error as a sentence a newcomer can act on."""
+    kind, ctx, where = err["type"], err.get("ctx") or {}, _where(err["loc"])
+    if kind == "json_invalid":
+        return "the request body is not valid JSON"
+    if kind == "extra_forbidden":
+        return f"{where!r} is not a setting of the playground"
+    if kind == "string_pattern_mismatch" and where == "session":
+        return "this page's session is missing or malformed: reload the page"
+    if where.startswith("hidden layer ") and kind in ("less_than_equal", "greater_than_equal"):
+        return f"{where} must have 1 to {MAX_NEURONS} neurons"
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return (
+            f"at most {n} hidden layers"
+            if where in ("hidden layers", "activation")
+            else f"{where}: at most {n}"
+        )
+    bounds = {"less_than_equal": "at most", "less_than": "below", "greater_than_equal": "at least"}
+    bounds["greater_than"] = "greater than"
+    key = {"less_than_equal": "le", "less_than": "lt", "greater_than_equal": "ge", "greater_than": "gt"}
+    if kind in bounds and isinstance(ctx.get(key[kind]), int | float):
+        return f"{where} must be {bounds[kind]} {ctx[key[kind]]:g}"
+    text = {
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "finite_number": "must be a finite number",
+        "missing": "is missing",
+        "bool_parsing": "must be true or false",
+        "literal_error": f"must be one of {ctx.get('expected', '').replace(chr(39), '')}",
+    }.get(kind)
+    if text is None:  # a model validator's sentence, or a rarer type: pydantic's own words
+        text = err["msg"].removeprefix("Value error, ")
+        return f"{where}: {text}" if where else text
+    return f"{where} {text}" if where else text
+
+
 def _readable(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path"))
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
+    return "; ".join(dict.fromkeys(_plain(err) for err in exc.errors()))
 
 
 def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = LOOPBACK) -> FastAPI:
@@ -161,14 +241,18 @@ def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = 
     def new_session(settings: Settings) -> dict[str, Any]:
         with bad_input():
             s = Session(settings)
-        try:
-            sid = sessions.add(s)
-        except SessionsFullError as e:
-            raise HTTPException(503, str(e)) from None
-        return {"id": sid, **setup(s)}
+        return {"id": sessions.add(s), **setup(s)}
 
     @app.delete("/api/sessions/{sid}", status_code=204)
     def close(sid: SessionId) -> Response:
+        sessions.remove(sid)
+        return Response(status_code=204)
+
+    @app.post("/api/sessions/{sid}/close", status_code=204)
+    async def close_beacon(sid: SessionId, request: Request) -> Response:
+        """The page's pagehide beacon (``navigator.sendBeacon`` can only POST): DELETE by another
+        verb. The body, if any, is ignored but read, within the body limit."""
+        await request.body()
         sessions.remove(sid)
         return Response(status_code=204)
 
@@ -209,8 +293,8 @@ def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = 
     def run(sid: SessionId, body: Run) -> dict[str, Any]:
         s = session(sid)
         with bad_input():
-            s.set_running(body.running)
-        return {"running": s.running}
+            s.set_running(body.running, body.speed)
+        return {"running": s.running, "speed": s.speed}
 
     @app.post("/api/sessions/{sid}/step")
     def step(sid: SessionId, body: Step) -> dict[str, Any]:
@@ -261,9 +345,12 @@ async def _frames(session: Session) -> AsyncIterator[str]:
     quiet = 0.0
     while session.watcher == me:
         if session.running:
+            began = time.perf_counter()
             frame = await anyio.to_thread.run_sync(session.train_for, TRAIN_SLICE)
             yield f"data: {json.dumps(clean(frame))}\n\n"
             quiet = 0.0
+            if session.speed is not None:  # at a pace: a frame per slice, not as fast as possible
+                await anyio.sleep(max(0.0, TRAIN_SLICE - (time.perf_counter() - began)))
         else:
             await anyio.sleep(0.05)
             quiet += 0.05

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import secrets
 import tempfile
 import threading
@@ -50,6 +51,26 @@ def floats(a: Array) -> list[Any]:
     return np.where(np.isfinite(a), a, None).tolist()
 
 
+SEED_NOTE = re.compile(r", seeds? \d{3}(?:[–-]\d{3})?| \(seeds? \d{3}(?:[–-]\d{3})?\)")
+
+
+def plain(text: str) -> str:
+    """A rule as the page shows it: without the lecture notes' file numbers ("seed 003")."""
+    return SEED_NOTE.sub("", text)
+
+
+def plain_rules(value: Any) -> Any:
+    """``value`` with every "rule" and "text" string made `plain`."""
+    if isinstance(value, dict):
+        return {
+            k: plain(v) if k in ("rule", "text") and isinstance(v, str) else plain_rules(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [plain_rules(v) for v in value]
+    return value
+
+
 def number(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
@@ -68,6 +89,9 @@ class Session:
         self.lock = threading.Lock()
         self.table = table
         self.running = False
+        self.speed: float | None = None  # steps per second while running; None: full speed
+        self.owed = 0.0  # steps the pace allows and not yet taken
+        self.paced_at = time.perf_counter()
         self.error: str | None = None
         self.watcher = 0  # the event stream that trains; a newer one takes over
         self.used = time.monotonic()
@@ -186,16 +210,27 @@ class Session:
         with self.lock:
             self.used = time.monotonic()
             end = time.perf_counter() + seconds
-            while self.running and time.perf_counter() < end:
-                self._train_step()
+            if self.speed is None:
+                while self.running and time.perf_counter() < end:
+                    self._train_step()
+            elif self.running:  # at a pace: the steps the time since the last slice allows
+                now = time.perf_counter()
+                self.owed = min(
+                    self.owed + self.speed * (now - self.paced_at), max(1.0, self.speed * seconds)
+                )
+                self.paced_at = now
+                while self.running and self.owed >= 1 and time.perf_counter() < end:
+                    self._train_step()
+                    self.owed -= 1
             self._record()
             return self._frame()
 
-    def set_running(self, running: bool) -> None:
+    def set_running(self, running: bool, speed: float | None = None) -> None:
         with self.lock:
             if running and self.error:
                 raise ValueError(self.error)
-            self.running = running
+            self.running, self.speed = running, speed
+            self.owed, self.paced_at = 1.0 if running else 0.0, time.perf_counter()  # a first step at once
 
     def _evaluate(self, X: Array, y: Array) -> dict[str, float | None]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -300,7 +335,7 @@ class Session:
         """`chainrule.explain` of W^(level)[i, j] on training example ``sample``."""
         with self.lock:
             e = explain(self.network, self.X_train, self.y_train, level=level, weight=(i, j), sample=sample)
-            return {**e.to_dict(), "text": e.render(), "step": self.steps}
+            return plain_rules({**e.to_dict(), "text": e.render(), "step": self.steps})
 
     def neuron(self, level: int, j: int, sample: int) -> dict[str, Any]:
         """z, a, σ'(z), ∂C/∂a and δ of neuron j of layer ``level`` for one example: the first
@@ -310,12 +345,14 @@ class Session:
                 raise ValueError(f"level must be 1..{len(self.network.levels)}, got {level}")
             e = explain(self.network, self.X_train, self.y_train, level=level, weight=(0, j), sample=sample)
             b = float(self.network.levels[level - 1].b[j])
-            return {
-                **asdict(e.chain[0][0]),
-                "b": b,
-                "x": floats(self.data.P_train[sample]),
-                "step": self.steps,
-            }
+            return plain_rules(
+                {
+                    **asdict(e.chain[0][0]),
+                    "b": b,
+                    "x": floats(self.data.P_train[sample]),
+                    "step": self.steps,
+                }
+            )
 
     def close(self) -> None:
         """Stop training and end the session's event stream."""
@@ -345,12 +382,10 @@ class Session:
             return save(self.network, Path(folder) / "model.safetensors").read_bytes()
 
 
-class SessionsFullError(RuntimeError):
-    """No room for another session."""
-
-
 class Sessions:
-    """The sessions of a server, one per tab: at most ``limit``, and idle ones expire."""
+    """The sessions of a server, one per tab: at most ``limit``; idle ones expire, and when the
+    limit is reached the longest-idle session makes room (its tab restarts on its next request),
+    so no tab is ever refused."""
 
     def __init__(self, limit: int = 32, idle_seconds: float = 3600.0) -> None:
         self.limit, self.idle_seconds = limit, idle_seconds
@@ -362,10 +397,9 @@ class Sessions:
             now = time.monotonic()
             for key in [k for k, s in self._sessions.items() if now - s.used > self.idle_seconds]:
                 self._sessions.pop(key).close()
-            if len(self._sessions) >= self.limit:
-                raise SessionsFullError(
-                    f"the playground already has {self.limit} sessions open: close some tabs and reload"
-                )
+            while len(self._sessions) >= self.limit:
+                oldest = min(self._sessions, key=lambda k: self._sessions[k].used)
+                self._sessions.pop(oldest).close()
             key = secrets.token_urlsafe(16)
             self._sessions[key] = session
             return key

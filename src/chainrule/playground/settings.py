@@ -76,10 +76,15 @@ class Settings(Strict):
         return self
 
 
+MAX_SPEED = 10_000  # steps per second: above it, "full speed" (None) says what is meant
+
+
 class Run(Strict):
-    """Train (True) or pause (False)."""
+    """Train (True) or pause (False); ``speed`` is the pace in steps per second, None for as fast as
+    the machine goes."""
 
     running: bool
+    speed: float | None = Field(None, gt=0, le=MAX_SPEED)
 
 
 class Step(Strict):

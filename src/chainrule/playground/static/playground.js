@@ -15,19 +15,24 @@ const MULTICLASS = new Set(["spiral", "gaussians"]);
 const NEG = [245, 147, 34], MID = [232, 234, 235], POS = [8, 119, 189];
 const CLASS_COLOURS = [NEG, POS, [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
   [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
-const PHASE_MS = 700;  // each of the three phases of Step
+const PHASE_MS = 450;  // each stage of a played walk
 const NEURON = 44, ROW = 60, COLUMN = 150, TOP = 26;  // diagram layout, px
 
 const state = {
   id: null, structure: null, frame: null, sample: 0, running: false, busy: false,
   selected: null,  // {kind: "neuron", level, j} or {kind: "weight", level, i, j}
-  events: null, inspecting: false, lastInspect: 0, lastUpdate: null,
+  events: null, inspecting: 0, inspectTicket: 0, lastInspect: 0, lastUpdate: null,
 };
 
 // ---------------------------------------------------------------------------------------- helpers
 class ApiError extends Error {}
 
+const REOPENED = "This tab was idle, and its place went to another tab: a fresh network started with "
+  + "the same settings.";
+
 async function api(method, path, body, raw = false) {
+  const ofSession = path.startsWith("/api/sessions/");
+  if (ofSession && !state.id) throw new ApiError("this page is not connected to the playground: reload the page");
   const options = { method, headers: {} };
   if (body !== undefined) {
     options.body = raw ? body : JSON.stringify(body);
@@ -42,6 +47,11 @@ async function api(method, path, body, raw = false) {
   if (response.status === 204) return null;
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
+  if (response.status === 404 && ofSession && !state.reopening) {
+    state.reopening = true;
+    try { await reopen(); } finally { state.reopening = false; }
+    throw new ApiError(REOPENED);
+  }
   if (!response.ok) {
     const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
     throw new ApiError(detail || `error ${response.status}`);
@@ -164,15 +174,40 @@ async function start() {
     showMessage(`The settings in the link were refused (${e.message}); showing the defaults instead.`);
     setup = await api("POST", "/api/sessions", {});
   }
+  state.sample = Number.isInteger(example) && example >= 0 ? example : 0;
+  adopt(setup);
+  window.addEventListener("pagehide", closeSession);
+  window.addEventListener("pageshow", async (event) => {  // back from the back-forward cache
+    if (event.persisted && !state.id) adopt(await api("POST", "/api/sessions", state.structure.settings));
+  });
+}
+
+// The tab is closing (or going into the back-forward cache): free its session at once, by a
+// beacon, which the browser delivers even as the page goes away.
+function closeSession() {
+  if (!state.id) return;
+  const sid = state.id;
+  state.id = null;
+  if (state.events) state.events.close();
+  if (!navigator.sendBeacon(`/api/sessions/${sid}/close`)) {
+    fetch(`/api/sessions/${sid}`, { method: "DELETE", keepalive: true }).catch(() => {});
+  }
+}
+
+// The server let this tab's session go (it was idle longest when another tab needed room, or the
+// server restarted): start a new one with the same settings.
+async function reopen() {
+  const setup = await api("POST", "/api/sessions", state.structure ? state.structure.settings : {});
+  adopt(setup);
+  showMessage(REOPENED);
+}
+
+function adopt(setup) {
   state.id = setup.id;
   document.body.dataset.session = setup.id;
-  state.sample = Number.isInteger(example) && example >= 0 ? example : 0;
-  applySetup(setup);
   $("#export").href = `/api/sessions/${state.id}/model`;
+  applySetup(setup);
   listen();
-  window.addEventListener("pagehide", () => {
-    fetch(`/api/sessions/${state.id}`, { method: "DELETE", keepalive: true });
-  });
 }
 
 function applySetup(setup) {
@@ -187,9 +222,21 @@ function applySetup(setup) {
   if (state.selected && !selectionFits(levels)) state.selected = null;
   writeURL();
   buildDiagram();
+  clearValues();
+  setPhase("idle", IDLE_TEXT);
+  if (lesson.at >= 0) setTimeout(() => showLesson(lesson.at), 0);
   drawFrame(setup.frame);
   setRunning(false);
   inspect();
+}
+
+// A new size of the window: the diagram fitted again, with what it showed.
+function redraw() {
+  if (!state.structure) return;
+  buildDiagram();
+  if (state.frame) drawFrame(state.frame);
+  if (walk.result) showStage(walk.at);
+  if (lesson.at >= 0) showLesson(lesson.at);
 }
 
 function selectionFits(levels) {
@@ -206,7 +253,7 @@ function listen() {
     drawFrame(frame);
     if (frame.error) showMessage(frame.error);
     if (!frame.running && state.running) setRunning(false);
-    if (Date.now() - state.lastInspect > 500) inspect();
+    if (Date.now() - state.lastInspect > 500 && !state.inspecting) inspect();
   };
 }
 
@@ -216,7 +263,8 @@ async function changeSettings() {
     hideMessage();
     applySetup(setup);
   } catch (e) {
-    showMessage(e.message);
+    showMessage(`${e.message}. The network is unchanged.`.replace(/\.\. /, ". "));
+    if (state.structure) fillForm(state.structure.settings);  // the form says what is drawn
   }
 }
 
@@ -226,11 +274,20 @@ function setRunning(running) {
   $("#pause").disabled = !running;
 }
 
+const SPEEDS = [1, 3, 10, 50, 300, null];  // steps per second; null: as fast as the machine goes
+
+function speedText(speed) {
+  return speed === null ? "full speed" : `${speed} step${speed === 1 ? "" : "s"}/s`;
+}
+
+function speed() { return SPEEDS[Number($("#speed").value)]; }
+
 async function run(running) {
+  if (running) clearValues();
   try {
-    const answer = await api("POST", `/api/sessions/${state.id}/run`, { running });
+    const answer = await api("POST", `/api/sessions/${state.id}/run`, { running, speed: speed() });
     setRunning(answer.running);
-    if (running) { hideMessage(); clearValues(); }
+    if (running) hideMessage();
   } catch (e) {
     showMessage(e.message);
   }
@@ -249,21 +306,45 @@ async function upload(file) {
 }
 
 // ---------------------------------------------------------------------------------------- the diagram
+// The diagram fits its panel: columns narrow down to MIN_COLUMN, then the whole drawing scales
+// down (never a horizontal scroll bar), on a phone too.
+const MIN_COLUMN = 112, LABELS = 64;
+const IDLE_TEXT = "Step runs one iteration and walks it: forward, layer by layer; backward, layer by layer; "
+  + "update. Use next / back or the → / ← keys.";
+
+function layout() {
+  const levels = state.structure.levels;
+  const panel = $("#diagram-box");
+  const room = Math.max(200, panel.clientWidth - 4);
+  const spans = levels.length - 1;
+  const column = Math.max(MIN_COLUMN, Math.min(COLUMN, (room - 40 - NEURON - LABELS) / spans));
+  const width = 40 + spans * column + NEURON + LABELS;
+  const row = state.structure.levels.some((lv) => lv.n > 6) ? 52 : ROW;  // tall layers: a little tighter
+  const height = TOP + Math.max(...levels.map((lv) => lv.n)) * row;
+  const tall = panel.clientHeight > 60 && getComputedStyle(panel).overflowY !== "visible";
+  const scale = Math.min(1, room / width, tall ? (panel.clientHeight - 4) / height : 1);
+  return { column, row, width, height, scale };
+}
+
 function position(level, j) {
   const levels = state.structure.levels;
   const tallest = Math.max(...levels.map((lv) => lv.n));
-  const offset = ((tallest - levels[level].n) * ROW) / 2;
-  return { x: 40 + level * COLUMN, y: TOP + offset + j * ROW };
+  const row = state.layout.row;
+  const offset = ((tallest - levels[level].n) * row) / 2;
+  return { x: 40 + level * state.layout.column, y: TOP + offset + j * row };
 }
 
 function buildDiagram() {
   const levels = state.structure.levels;
   const diagram = $("#diagram");
   diagram.replaceChildren();
-  const width = 40 + (levels.length - 1) * COLUMN + NEURON + 110;
-  const height = TOP + Math.max(...levels.map((lv) => lv.n)) * ROW;
+  state.layout = layout();
+  const { width, height, scale } = state.layout;
   diagram.style.width = `${width}px`;
   diagram.style.height = `${height}px`;
+  diagram.style.transform = scale < 1 ? `scale(${scale})` : "";
+  diagram.parentElement.style.height = `${Math.ceil(height * scale) + 4}px`;
+  diagram.dataset.scale = scale.toFixed(3);
   const svg = element("svg", { width: String(width), height: String(height) }, null, SVG);
   diagram.append(svg);
   state.edges = [];
@@ -287,8 +368,8 @@ function buildDiagram() {
   state.neurons = levels.map((lv, l) => {
     const title = l === 0 ? "input" : l === levels.length - 1 ? `output · ${lv.activation}` : `layer ${l} · ${lv.activation}`;
     const header = element("div", { class: "column-title" }, title);
-    header.style.left = `${position(l, 0).x - 40}px`;
-    header.style.width = `${NEURON + 80}px`;
+    header.style.left = `${position(l, 0).x - 30}px`;
+    header.style.width = `${NEURON + 60}px`;
     diagram.append(header);
     return Array.from({ length: lv.n }, (_, j) => {
       const p = position(l, j);
@@ -296,7 +377,12 @@ function buildDiagram() {
       box.style.left = `${p.x}px`;
       box.style.top = `${p.y}px`;
       const canvas = element("canvas", { width: String(state.structure.grid), height: String(state.structure.grid) });
-      box.append(canvas, element("span", { class: "value" }), element("span", { class: "amp" }));
+      box.append(canvas);
+      for (const kind of ["a", "delta", "amp"]) {
+        const span = element("span", { class: `label ${kind}` });
+        span.hidden = true;
+        box.append(span);
+      }
       if (l === 0) box.append(element("span", { class: "name" }, state.structure.feature_names[j]));
       else box.addEventListener("click", () => select({ kind: "neuron", level: l, j }));
       box.title = l === 0 ? `input ${state.structure.feature_names[j]}` : `neuron ${j} of layer ${l}`;
@@ -426,29 +512,53 @@ function drawOutput(outputs) {
   }
 }
 
+// The loss curves on a log scale (a linear one is a cliff, then a flat line), with the full step count.
 function drawCurves(history) {
   const svg = $("#curves");
   svg.replaceChildren();
   const steps = history.step;
-  const values = [...history.train, ...history.test].filter((v) => v !== null);
+  const values = [...history.train, ...history.test].filter((v) => v !== null && v > 0);
   if (steps.length < 1 || values.length === 0) return;
-  const top = Math.max(...values) || 1;
+  let hi = Math.log10(Math.max(...values)), lo = Math.log10(Math.min(...values));
+  if (hi - lo < 0.3) { hi += 0.15; lo -= 0.15; }
   const last = steps[steps.length - 1] || 1;
-  const x = (s) => 28 + (s / last) * 266;
-  const y = (v) => 8 + (1 - v / top) * 108;
+  const x = (s) => 34 + (s / last) * 260;
+  const y = (v) => 8 + ((hi - Math.log10(Math.max(v, 1e-300))) / (hi - lo)) * 104;
   for (const part of ["train", "test"]) {
     const points = steps.map((s, k) => (history[part][k] === null ? null : `${x(s).toFixed(1)},${y(history[part][k]).toFixed(1)}`));
     svg.append(element("polyline", { class: part, points: points.filter(Boolean).join(" ") }, null, SVG));
   }
-  svg.append(element("text", { x: "2", y: "12" }, top.toPrecision(2), SVG));
-  svg.append(element("text", { x: "2", y: "118" }, "0", SVG));
-  svg.append(element("text", { x: "250", y: "128" }, `step ${last}`, SVG));
+  svg.append(element("text", { x: "2", y: "12" }, (10 ** hi).toPrecision(2), SVG));
+  svg.append(element("text", { x: "2", y: "114" }, (10 ** lo).toPrecision(2), SVG));
+  svg.append(element("text", { x: "2", y: "63" }, "log", SVG));
+  svg.append(element("text", { x: "34", y: "127" }, "0", SVG));
+  svg.append(element("text", { x: "296", y: "127", "text-anchor": "end", class: "last-step" }, `step ${last}`, SVG));
 }
 
-// ---------------------------------------------------------------------------------------- Step, in three phases
+// ---------------------------------------------------------------------------------------- Step, a walk through its phases
+// Step asks the server for one iteration (the example's forward and backward values at the weights
+// the step started from, and every weight's change), then walks it stage by stage: forward layer by
+// layer, backward layer by layer, update. next / back (→ / ←) move by hand; "play" walks by itself.
+const walk = { result: null, stages: [], at: -1, before: null, timer: null };
+
+function stagesOf(result) {
+  const last = state.structure.levels.length - 1;
+  const stages = [];
+  for (let l = 0; l <= last; l++) stages.push({ phase: "forward", level: l });
+  for (let l = last; l >= 1; l--) stages.push({ phase: "backward", level: l });
+  stages.push({ phase: "update", level: null });
+  return stages;
+}
+
 function clearValues() {
-  document.querySelectorAll(".neuron .value, .neuron .amp").forEach((el) => { el.textContent = ""; });
+  stopWalk();
+  walk.result = null;
+  walk.stages = [];
+  walk.at = -1;
+  document.querySelectorAll(".neuron .label").forEach((el) => { el.textContent = ""; el.hidden = true; });
   document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
+  document.querySelectorAll(".edge.lit").forEach((el) => el.classList.remove("lit"));
+  markWalk();
 }
 
 function setPhase(name, text) {
@@ -457,22 +567,128 @@ function setPhase(name, text) {
   phase.textContent = text;
 }
 
-function light(level) {
+function label(box, kind, text, value) {
+  const el = $(`.label.${kind}`, box);
+  el.textContent = text;
+  el.hidden = text === "";
+  if (value !== undefined) el.dataset.value = String(value);
+}
+
+function stageText(stage, r) {
+  const levels = state.structure.levels;
+  const last = levels.length - 1;
+  const l = stage.level;
+  if (stage.phase === "forward" && l === 0) {
+    return `forward pass, example ${r.sample}: the input a⁽⁰⁾ = x = (${r.x.map(short).join(", ")})`;
+  }
+  if (stage.phase === "forward") {
+    const where = l === last ? "the output layer" : `layer ${l}`;
+    return `forward, ${where}: z = Σᵢ wᵢⱼ aᵢ + bⱼ from the layer before, then a = σ(z) (${levels[l].activation})`
+      + (l === last ? ": the network's answer" : "");
+  }
+  if (stage.phase === "backward" && l === last) {
+    return "backward, the output layer: δ = ∂C/∂z = a − y, how far the answer is from the target "
+      + "(the loss and the output's σ cancel: no ×σ' here)";
+  }
+  if (stage.phase === "backward") {
+    return `backward, layer ${l}: δⱼ = σ'(zⱼ) · Σₖ wⱼₖ δₖ, the reversed network carries δ back and `
+      + "σ'(z), known from the forward pass, amplifies it (×σ')";
+  }
+  const rule = r.optimizer === "sgd" ? "Δw = −η ∂L/∂w" : `Δw from ${r.optimizer}`;
+  return `update: every weight moves, ${rule}, ∂L/∂w = the mean of a · δ over a batch of ${r.batch_size} `
+    + `(η = ${r.lr}). Step ${r.step} done.`;
+}
+
+// Draw stage k completely (so back is as exact as next): a up to the current layer of the forward
+// pass, a and δ together in the backward pass, the new weights in the update.
+function showStage(k) {
+  const r = walk.result;
+  if (!r) return;
+  walk.at = Math.max(0, Math.min(walk.stages.length - 1, k));
+  const stage = walk.stages[walk.at];
+  const levels = state.structure.levels;
+  const last = levels.length - 1;
   document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
-  state.neurons[level].forEach((box) => box.classList.add("lit"));
+  document.querySelectorAll(".edge.lit").forEach((el) => el.classList.remove("lit"));
+  for (let l = 0; l <= last; l++) {
+    const pass = r.passes[l];
+    const showA = stage.phase !== "forward" || l <= stage.level;
+    const showDelta = l >= 1 && (stage.phase === "update" || (stage.phase === "backward" && l >= stage.level));
+    state.neurons[l].forEach((box, j) => {
+      label(box, "a", showA ? `a ${short(pass.a[j])}` : "", pass.a[j]);
+      label(box, "delta", showDelta ? `δ ${short(pass.delta[j])}` : "", showDelta ? pass.delta[j] : "");
+      const amp = showDelta && l < last;  // the output's δ = a − y has no amplifier
+      label(box, "amp", amp ? `×σ' ${short(pass.sigma_prime[j])}` : "", amp ? pass.sigma_prime[j] : "");
+      if (l > 0) box.title = `z = ${fmt(pass.z[j])}, a = σ(z) = ${fmt(pass.a[j])}`;
+    });
+  }
+  if (stage.level !== null) {
+    state.neurons[stage.level].forEach((box) => box.classList.add("lit"));
+    // the weights the values travel along: into the layer going forward, out of it going back
+    const l = stage.phase === "forward" ? stage.level : stage.level + 1;
+    if (l >= 1 && l <= last) state.edges[l].flat().forEach((edge) => edge.classList.add("lit"));
+  }
+  const frame = stage.phase === "update" ? r.frame : walk.before;
+  if (frame && state.frame !== frame) drawFrame(frame);
+  setPhase(stage.phase, stageText(stage, r));
+  $("#phase").dataset.stage = String(walk.at);
+  $("#phase").dataset.step = String(stage.phase === "update" ? r.step : r.step - 1);
+  if (stage.phase === "update") {
+    state.lastUpdate = r;
+    inspect();
+  }
+  markWalk();
+}
+
+function markWalk() {
+  const active = walk.result !== null;
+  $("#back").disabled = !active || walk.at <= 0;
+  $("#next").disabled = !active || walk.at >= walk.stages.length - 1;
+  $("#walk").dataset.at = active ? `${walk.at + 1}/${walk.stages.length}` : "";
+  $("#walk-count").textContent = active ? `${walk.at + 1} / ${walk.stages.length}` : "";
+}
+
+function stopWalk() {
+  if (walk.timer) clearTimeout(walk.timer);
+  walk.timer = null;
+}
+
+function play() {
+  stopWalk();
+  if (!walk.result || walk.at >= walk.stages.length - 1) return;
+  walk.timer = setTimeout(() => {
+    walk.timer = null;
+    showStage(walk.at + 1);
+    play();
+  }, PHASE_MS);
+}
+
+function move(by) {
+  if (!walk.result) return;
+  stopWalk();
+  showStage(walk.at + by);
 }
 
 async function step() {
   if (state.busy) return;
   state.busy = true;
   $("#step").disabled = true;
-  setRunning(false);
+  if (state.running) await run(false);
   clearValues();
   setPhase("busy", "one iteration…");
   try {
+    const before = state.frame;
     const result = await api("POST", `/api/sessions/${state.id}/step`, { sample: state.sample });
     hideMessage();
-    await animate(result);
+    walk.result = result;
+    walk.before = before;
+    walk.stages = stagesOf(result);
+    if ($("#autoplay").checked) {
+      showStage(0);
+      play();
+    } else {
+      showStage(0);
+    }
   } catch (e) {
     showMessage(e.message);
     setPhase("idle", "");
@@ -480,48 +696,6 @@ async function step() {
     state.busy = false;
     $("#step").disabled = false;
   }
-}
-
-async function animate(result) {
-  const levels = state.structure.levels;
-  const last = levels.length - 1;
-  const n = result.sample;
-  setPhase("forward", `forward pass, example ${n}: z = Σ_i w_ij a_i + b_j, a = σ(z), from the input x to the output`);
-  for (let l = 0; l <= last; l++) {
-    light(l);
-    result.passes[l].a.forEach((a, j) => {
-      const box = state.neurons[l][j];
-      $(".value", box).textContent = `a ${short(a)}`;
-      $(".value", box).dataset.a = String(a);
-      if (l > 0) box.title = `z = ${fmt(result.passes[l].z[j])}, a = σ(z) = ${fmt(a)}`;
-    });
-    await sleep(PHASE_MS / (last + 1));
-  }
-  setPhase("backward", "backward pass: δ = ∂C/∂z from the output back through the reversed network; "
-    + "δ_j = σ'(z_j) · Σ_k w_jk δ_k, σ'(z) amplifies each neuron");
-  for (let l = last; l >= 1; l--) {
-    light(l);
-    const pass = result.passes[l];
-    pass.delta.forEach((delta, j) => {
-      const box = state.neurons[l][j];
-      $(".value", box).textContent = `δ ${short(delta)}`;
-      $(".value", box).dataset.delta = String(delta);
-      $(".amp", box).textContent = `×σ' ${short(pass.sigma_prime[j])}`;
-    });
-    await sleep(PHASE_MS / last);
-  }
-  const rule = result.optimizer === "sgd" ? "Δw = −η ∂L/∂w" : `Δw from ${result.optimizer}`;
-  setPhase("update", `update: every weight moves, ${rule}, ∂L/∂w = mean of a · δ over a batch of `
-    + `${result.batch_size} (η = ${result.lr})`);
-  state.lastUpdate = result;
-  document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
-  document.querySelectorAll(".edge").forEach((el) => el.classList.add("flash"));
-  drawFrame(result.frame);
-  await sleep(PHASE_MS / 2);
-  document.querySelectorAll(".edge.flash").forEach((el) => el.classList.remove("flash"));
-  await sleep(PHASE_MS / 2);
-  await inspect();
-  setPhase("done", `step ${result.step} done: the inspector shows the new weights`);
 }
 
 // ---------------------------------------------------------------------------------------- the inspector
@@ -567,25 +741,33 @@ function termsTable(terms) {
   return table;
 }
 
+// Every call asks the server; only the newest answer is drawn (a click while an older request is
+// in flight must win: the inspector always shows what is selected).
 async function inspect() {
   const s = state.selected;
   const panel = $("#inspector");
   state.lastInspect = Date.now();
-  if (!s || state.inspecting) return;
-  state.inspecting = true;
+  if (!s || !state.id) return;
+  const ticket = ++state.inspectTicket;
+  state.inspecting += 1;
   try {
     const query = s.kind === "neuron" ? `level=${s.level}&j=${s.j}` : `level=${s.level}&i=${s.i}&j=${s.j}`;
     const data = await api("GET", `/api/sessions/${state.id}/${s.kind}?${query}&sample=${state.sample}`);
-    if (state.selected !== s) return;
+    if (ticket !== state.inspectTicket || state.selected !== s) return;
     const content = s.kind === "neuron" ? neuronPanel(data) : weightPanel(data);
-    panel.replaceChildren(element("h2", {}, "Inspector"), ...content);
+    $("#inspector-body").replaceChildren(...content);
     panel.dataset.step = String(data.step);
     panel.dataset.kind = s.kind;
+    panel.dataset.selected = selectionKey(s);
   } catch (e) {
-    showMessage(e.message);
+    if (ticket === state.inspectTicket) showMessage(e.message);
   } finally {
-    state.inspecting = false;
+    state.inspecting -= 1;
   }
+}
+
+function selectionKey(s) {
+  return s.kind === "neuron" ? `neuron ${s.level} ${s.j}` : `weight ${s.level} ${s.i} ${s.j}`;
 }
 
 function neuronPanel(n) {
@@ -644,6 +826,97 @@ function weightPanel(e) {
   return parts;
 }
 
+
+// ---------------------------------------------------------------------------------------- the lesson
+// A guided tour of the lecture notes on the live network: one screen per idea, each marking the
+// neuron or weight it speaks of and quoting its numbers (chainrule.explain's, for the chosen example).
+const LESSON = [
+  { title: "1. The forward pass", mark: (w) => ({ kind: "neuron", level: 1, j: 0 }),
+    text: (e, first) => {
+      const n = first;
+      return `The forward pass: a network is a function of its input x. Layer by layer, each neuron adds up the values `
+        + `coming in, z = Σᵢ wᵢⱼ aᵢ + bⱼ, and passes on a = σ(z). The marked neuron, for example `
+        + `${state.sample}: z = ${short(n.z)}, a = σ(z) = ${short(n.a)}. Its small picture is its a over the whole `
+        + "input plane; the output layer's a is the network's answer.";
+    } },
+  { title: "2. The loss C", mark: (w) => ({ kind: "neuron", level: w.level, j: w.j }),
+    text: (e) => {
+      const out = e.chain[0];
+      const a = out.map((c) => short(c.a)).join(", "), y = out.map((c) => short(c.y)).join(", ");
+      return `The output a = (${a}) is compared with the target y = (${y}). The loss of this one example `
+        + `is C = ${short(e.cost)} (${e.loss.replace(/_/g, " ")}); training lowers L = Σₙ Cⁿ over all examples.`;
+    } },
+  { title: "3. ∂C/∂w = ∂z/∂w · ∂C/∂z", mark: (w) => w,
+    text: (e) => `How does C change with one weight w (marked)? w acts only through the z of the neuron it `
+      + `feeds, so by the chain rule ∂C/∂w = ∂z/∂w · ∂C/∂z = a · δ. Here ${short(e.a)} · ${short(e.delta)} `
+      + `= ${short(e.gradient)}; changing w a tiny bit agrees: ${short(e.finite_difference)}.` },
+  { title: "4. The forward part: a", mark: (w) => (w.level > 1 ? { kind: "neuron", level: w.level - 1, j: w.i } : w),
+    text: (e) => `∂z/∂w = a, the value of the neuron the weight comes from (marked): the forward pass `
+      + `already computed it, a = ${short(e.a)}. Every weight gets its a in one pass from input to output.` },
+  { title: "5. The backward part: δ", mark: (w) => ({ kind: "neuron", level: w.level, j: w.j }),
+    text: (e, first, hidden) => {
+      const out = e.chain[0][0];
+      return `δ = ∂C/∂z starts at the output: the marked neuron's δ = a − y = ${short(out.delta)}. It runs `
+        + `back through the same network with its connections reversed: δⱼ = σ'(zⱼ) · Σₖ wⱼₖ δₖ. σ'(z) is `
+        + `known from the forward pass, so it acts as a constant amplifier`
+        + (hidden ? `: neuron 0 of layer ${hidden.level} gets Σₖ wⱼₖ δₖ = ${short(hidden.dC_da)}, `
+          + `amplified by σ'(z) = ${short(hidden.sigma_prime)} into δ = ${short(hidden.delta)}.` : ".")
+        + ` Press Step to watch δ travel back, layer by layer.`;
+    } },
+  { title: "6. The update", mark: (w) => w,
+    text: (e) => {
+      const lr = Number(state.structure.settings.lr);
+      return `Gradient descent moves every weight against its gradient: w ← w − η ∂L/∂w, with ∂L/∂w the `
+        + `mean of a · δ over a batch. With η = ${lr}, this example alone would move the marked weight by `
+        + `−η · ${short(e.gradient)} = ${short(-lr * e.gradient)}. Step does it for a batch; Train repeats it.`;
+    } },
+];
+
+const lesson = { at: -1 };
+
+function lessonWeight() {
+  const levels = state.structure.levels;
+  const level = levels.length - 1;
+  return { kind: "weight", level, i: 0, j: 0 };
+}
+
+async function showLesson(k) {
+  lesson.at = Math.max(0, Math.min(LESSON.length - 1, k));
+  const screen = LESSON[lesson.at];
+  const w = lessonWeight();
+  $("#lesson").hidden = false;
+  $("#lesson").dataset.screen = String(lesson.at + 1);
+  $("#lesson-title").textContent = screen.title;
+  $("#lesson-count").textContent = `${lesson.at + 1} / ${LESSON.length}`;
+  $("#lesson-back").disabled = lesson.at === 0;
+  $("#lesson-next").textContent = lesson.at === LESSON.length - 1 ? "finish" : "next ▶";
+  const mark = screen.mark(w);
+  document.querySelectorAll(".lesson-mark").forEach((el) => el.classList.remove("lesson-mark"));
+  const target = mark.kind === "neuron" ? state.neurons[mark.level][mark.j] : state.edges[mark.level][mark.i][mark.j];
+  target.classList.add("lesson-mark");
+  if (mark.level >= 1) select(mark);
+  try {
+    const sid = state.id, n = state.sample, last = state.structure.levels.length - 1;
+    const [e, first, hidden] = await Promise.all([
+      api("GET", `/api/sessions/${sid}/weight?level=${w.level}&i=${w.i}&j=${w.j}&sample=${n}`),
+      api("GET", `/api/sessions/${sid}/neuron?level=1&j=0&sample=${n}`),
+      last > 1 ? api("GET", `/api/sessions/${sid}/neuron?level=${last - 1}&j=0&sample=${n}`) : null,
+    ]);
+    if (LESSON[lesson.at] !== screen) return;
+    $("#lesson-text").textContent = screen.text(e, first, hidden);
+    $("#lesson").dataset.ready = String(lesson.at + 1);
+  } catch (err) {
+    showMessage(err.message);
+  }
+}
+
+function closeLesson() {
+  lesson.at = -1;
+  $("#lesson").hidden = true;
+  delete $("#lesson").dataset.ready;
+  document.querySelectorAll(".lesson-mark").forEach((el) => el.classList.remove("lesson-mark"));
+}
+
 // ---------------------------------------------------------------------------------------- wiring
 function chooseExample(n) {
   state.sample = n;
@@ -657,6 +930,34 @@ function wire() {
   $("#train").addEventListener("click", () => run(true));
   $("#pause").addEventListener("click", () => run(false));
   $("#step").addEventListener("click", step);
+  $("#next").addEventListener("click", () => move(1));
+  $("#lesson-open").addEventListener("click", () => showLesson(0));
+  $("#lesson-next").addEventListener("click", () => (lesson.at === LESSON.length - 1 ? closeLesson() : showLesson(lesson.at + 1)));
+  $("#lesson-back").addEventListener("click", () => showLesson(lesson.at - 1));
+  $("#lesson-close").addEventListener("click", closeLesson);
+  $("#back").addEventListener("click", () => move(-1));
+  $("#autoplay").addEventListener("change", (event) => { if (event.target.checked) play(); else stopWalk(); });
+  $("#speed").addEventListener("input", () => {
+    $("#speed-text").textContent = speedText(speed());
+    if (state.running) run(true);
+  });
+  $("#speed-text").textContent = speedText(speed());
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const keys = {
+      ArrowRight: () => move(1), ArrowLeft: () => move(-1), Home: () => move(-1e9), End: () => move(1e9),
+      s: step, " ": step,
+    };
+    const action = keys[event.key];
+    if (!action) return;
+    event.preventDefault();
+    action();
+  });
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(redraw, 120);
+  });
   $("#reset").addEventListener("click", async () => {
     try { applySetup(await api("POST", `/api/sessions/${state.id}/reset`)); hideMessage(); } catch (e) { showMessage(e.message); }
   });
