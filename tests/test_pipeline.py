@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from dataclasses import astuple
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import chainrule as cr
 from chainrule import data, pipeline
 from chainrule.evaluation import fingerprint, held_out
 from chainrule.heads import head
-from tests.test_cli import call, one_error_line, pets_csv
+from tests.test_cli import CHAINRULE, call, one_error_line, pets_csv
 from tests.test_data import write_idx
 
 
@@ -335,3 +338,24 @@ def test_resume_after_a_kill_during_the_first_or_the_last_write(tmp_path, capsys
     assert weights[0] == weights[1]
     assert not (tmp_path / "first" / ".model.safetensors.0123456789ab.tmp").exists()
     assert (tmp_path / "first" / ".model.safetensors.mine.tmp").read_bytes() == b"the user's"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_run_without_checkpoints_is_one_line_and_leaves_no_directory(tmp_path, signum):
+    args = ["train", "--data", "digits", "--epochs", "500", "--layers", "32", "--out", "run"]
+    proc = subprocess.Popen(
+        [str(CHAINRULE), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run").exists():  # made once the data is loaded, just before training
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum
+    hint = "the run wrote nothing (with --checkpoint-every it saves its state, and --resume goes on)"
+    assert err.decode() == f"error: stopped by {name}: {hint}\n"
+    assert not (tmp_path / "run").exists()

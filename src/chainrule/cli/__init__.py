@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -28,12 +30,36 @@ from chainrule.cli.app import CLIError, _error, _UsageError, app
 _USER_ERRORS = (CLIError, ValueError, FileExistsError, FloatingPointError)
 
 
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM outside a checkpointed run (which saves and stops by itself)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: run the app; a user's mistake is one line on stderr and exit status 1
-    (2 for a malformed command line), never a traceback."""
+    (2 for a malformed command line), never a traceback; SIGINT and SIGTERM one line too (exit
+    130 and 143), after whatever was being written is let go whole or not at all."""
     command = typer.main.get_command(app)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         status = command.main(args=argv, prog_name="chainrule", standalone_mode=False)
+    except _Stopped as e:
+        name = signal.Signals(e.signum).name
+        hint = (
+            ": the run wrote nothing (with --checkpoint-every it saves its state, and --resume goes on)"
+            if shared.training
+            else ""
+        )
+        _error(f"stopped by {name}{hint}", 128 + e.signum)
     except _UsageError as e:
         ctx = getattr(e, "ctx", None)
         if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
@@ -58,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         traceback.print_exc()  # a bug on one rank of several: show where, and end them all
         _error("the traceback above stopped this rank", 1)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     sys.exit(status if isinstance(status, int) else 0)
 
 

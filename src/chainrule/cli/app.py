@@ -44,6 +44,7 @@ class CLIError(Exception):
 
 
 world: World = Local()  # the processes of this command (a train under mpiexec: several)
+training = False  # a train is under way (what a signal's message says)
 
 
 DATA_HELP = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -102,6 +103,10 @@ def playground(
         from chainrule.playground import serve
     except ModuleNotFoundError as e:
         raise CLIError(str(e)) from None
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then re-raises them: Python's own
+    # handlers, not the command line's, so that Ctrl+C ends it with status 0 and SIGTERM by the signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         serve(host, port)
     except OSError as e:  # the port is taken, the address is not this machine's

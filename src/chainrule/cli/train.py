@@ -242,6 +242,7 @@ def train(
     Under mpiexec -n N (or srun), the N processes train one model together (docs/distributed.md)."""
     world = from_environment()  # first: from here on an error on any rank aborts them all
     shared.world = world
+    shared.training = True
     if not world.root:
         console.quiet = True  # rank 0 prints and writes the files
     if resume is not None:
