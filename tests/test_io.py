@@ -152,3 +152,24 @@ def test_model_files_are_byte_reproducible(tmp_path):
     assert len({path.read_bytes() for path in files}) == 1
     loaded = cr.load(files[0])
     assert loaded.metadata["classes"] == ["a", "b"] and loaded.n_parameters == 3 * 4 + 4 + 4 * 2 + 2
+
+
+def test_a_sparse_file_declaring_gigabytes_is_refused_before_it_is_read(tmp_path):
+    """A model file whose header declares 10 GB of weights, the file extended to that size with a
+    hole (4 KB on disk): refused from its header and its blocks on disk, in bounded memory."""
+    import resource
+
+    header = {
+        "__metadata__": {"format": "chainrule"},
+        "W": {"dtype": "F32", "shape": [2_500_000_000], "data_offsets": [0, 10_000_000_000]},
+    }
+    raw = json.dumps(header).encode()
+    path = tmp_path / "sparse.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    os.truncate(path, 8 + len(raw) + 10_000_000_000)
+    if os.stat(path).st_blocks * 512 > 1 << 20:
+        pytest.skip("this file system has no sparse files")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(cr.ModelFileError, match=r"it is a sparse file \(\d+ bytes on disk of the 10000000"):
+        cr.load(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # kB

@@ -199,17 +199,32 @@ class SafetensorsFile:
         if not path.is_file():
             raise ModelFileError(f"{path} is not a regular file")
         with open(path, "rb") as f:
-            self.data = f.read(os.fstat(f.fileno()).st_size)  # never more than the file holds
-        size = len(self.data)
-        if size < 8:
-            raise self.error(f"it is {size} bytes long, too short to hold a safetensors header")
-        n = int.from_bytes(self.data[:8], "little")
-        if n > size - 8 or n > MAX_HEADER:
-            raise self.error(f"it is truncated or corrupted: its header claims {n} bytes of {size - 8}")
-        try:
-            header = parse_json(self.data[8 : 8 + n])
-        except ValueError as e:
-            raise self.error(f"its header is {e}") from None
+            stat = os.fstat(f.fileno())
+            size = stat.st_size
+            if size < 8:
+                raise self.error(f"it is {size} bytes long, too short to hold a safetensors header")
+            n = int.from_bytes(f.read(8), "little")
+            if n > size - 8 or n > MAX_HEADER:
+                raise self.error(f"it is truncated or corrupted: its header claims {n} bytes of {size - 8}")
+            head = f.read(n)
+            try:
+                header = parse_json(head)
+            except ValueError as e:
+                raise self.error(f"its header is {e}") from None
+            # checked before the tensors' bytes are read: the header's claims, then the disk's
+            self._check_header(header, size - 8 - n, dtypes)
+            on_disk = getattr(stat, "st_blocks", None)
+            if on_disk is not None and size > 1 << 20 and on_disk * 512 < size // 2:
+                raise self.error(
+                    f"it is a sparse file ({on_disk * 512} bytes on disk of the {size} it claims): "
+                    "a model file is written whole, never with holes"
+                )
+            self.data = len(head).to_bytes(8, "little") + head + f.read(size - 8 - n)
+        if len(self.data) != size:
+            raise self.error(f"it shrank while it was read ({len(self.data)} of {size} bytes)")
+
+    def _check_header(self, header: Any, payload: int, dtypes: Collection[str]) -> None:
+        """The header is a JSON object of string metadata and tensors that tile ``payload``."""
         if not isinstance(header, dict):
             raise self.error("its header is not a JSON object")
         metadata = header.pop("__metadata__", {})
@@ -218,7 +233,7 @@ class SafetensorsFile:
         ):
             raise self.error("its metadata is not a map of strings")
         self.metadata: dict[str, str] = metadata
-        self.declared = self._check_tensors(header, size - 8 - n, dtypes)
+        self.declared = self._check_tensors(header, payload, dtypes)
 
     def error(self, why: str) -> ModelFileError:
         return ModelFileError(f"{self.path} is not a readable chainrule file: {why}")
