@@ -359,3 +359,28 @@ def test_a_signal_during_a_run_without_checkpoints_is_one_line_and_leaves_no_dir
     hint = "the run wrote nothing (with --checkpoint-every it saves its state, and --resume goes on)"
     assert err.decode() == f"error: stopped by {name}: {hint}\n"
     assert not (tmp_path / "run").exists()
+
+
+def test_messages_say_what_is_wrong_with_the_data(tmp_path, capsys, monkeypatch):
+    """A folder or a pipe given as data, classes too small to split, decimals as classes: each one
+    line that says so (not 'no such file' or 'too few rows')."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder.csv").mkdir()
+    os.mkfifo(tmp_path / "pipe.csv")
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{a:.3f},{b:.3f},c{k // 2}\n" for k, (a, b) in enumerate(rng.normal(size=(2000, 2))))
+    (tmp_path / "pairs.csv").write_text("a,b,label\n" + rows)
+    decimals = "".join(f"{a:.3f},{b:.3f},{t:.4f}\n" for a, b, t in rng.normal(size=(200, 3)))
+    (tmp_path / "decimals.csv").write_text("a,b,y\n" + decimals)
+    for args, message in [
+        (["--data", "folder.csv"], "folder.csv is a folder, not a file"),
+        (["--data", "pipe.csv"], "pipe.csv is not a regular file (a pipe or a device)"),
+        (["--data", "pairs.csv"], "pairs.csv has 1000 classes of at most 2 row(s)"),
+        (
+            ["--data", "decimals.csv", "--task", "classification"],
+            "or --task regression if the target is a number",
+        ),
+    ]:
+        status, _, err = call(capsys, "train", *args, "--out", "r")
+        assert message in one_error_line(status, err)
+        assert not (tmp_path / "r").exists()

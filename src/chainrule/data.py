@@ -311,6 +311,27 @@ def check_fraction(value: float, what: str, low_ok: bool) -> float:
     return float(value)
 
 
+def check_split(
+    name: str, y: Array, labels: list[Any] | None, test_fraction: float, n_train: int, n_test: int
+) -> None:
+    """Refuse a split without training or test rows, saying why: too few rows, classes too small
+    for a split stratified by class, or a test fraction that leaves nothing on one side."""
+    if n_train and n_test:
+        return
+    if labels is not None:  # split class by class: no class put a row on that side
+        largest = int(np.bincount(y).max())
+        raise DataError(
+            f"{name} has {len(labels)} classes of at most {largest} row(s): each class is split into "
+            f"training and test rows, and with test_fraction={test_fraction:g} none puts a row in the "
+            f"{'training' if not n_train else 'test'} rows; give more rows per class, another "
+            "test_fraction=, or task=regression if the target is a number"
+        )
+    raise DataError(
+        f"{name} has {len(y)} rows and test_fraction={test_fraction:g}: that leaves no "
+        f"{'training' if not n_train else 'test'} rows; give more rows or another test_fraction="
+    )
+
+
 def is_csv(data: str) -> bool:
     return data.lower().endswith(".csv") or (data not in DATASETS and Path(data).is_file())
 
@@ -380,8 +401,5 @@ def load(
     y, labels = encode_labels(raw, task)
     test_fraction = check_fraction(test_fraction, "test_fraction", low_ok=False)
     tr, va, te = split_indices(y, test_fraction, val_fraction, seed, stratify=labels is not None)
-    if len(tr) == 0 or len(te) == 0:
-        raise DataError(
-            f"{data} has {len(y)} rows, too few to split into training and test rows: give more rows"
-        )
+    check_split(data, y, labels, test_fraction, len(tr), len(te))
     return Dataset(data, X[tr], y[tr], X[va], y[va], X[te], y[te], labels, names, target_name, images)

@@ -84,9 +84,19 @@ def _open(source: Source) -> IO[str]:
     if isinstance(source, bytes):
         return io.StringIO(source.decode("utf-8-sig"), newline="")
     path = Path(source)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}: check the path")
+    check_file(path)
     return open(path, newline="", encoding="utf-8-sig")
+
+
+def check_file(path: Path) -> None:
+    """A regular file at ``path``, or an error saying what is there instead."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a file: give the file's path")
+    if path.exists():  # a FIFO, a socket, a device: not data that can be read twice
+        raise DataError(f"{path} is not a regular file (a pipe or a device): give a file")
+    raise DataError(f"no such file: {path}: check the path")
 
 
 def _not_text(source: Source, e: Exception) -> DataError:

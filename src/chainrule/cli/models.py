@@ -31,6 +31,7 @@ from chainrule.cli.app import (
     app,
     console,
 )  # fmt: skip
+from chainrule.datafiles import check_file
 from chainrule.evaluation import held_out, model_classes, model_features, score
 from chainrule.explain import EXAMPLES
 from chainrule.safefile import atomic_write
@@ -103,8 +104,7 @@ def predict(
 
 def _read_rows(network: cr.Network, path: Path) -> np.ndarray:
     """The raw features of new rows: a .npy array, or the model's columns of a CSV file."""
-    if not path.is_file():
-        raise CLIError(f"no such file: {path}: check the path")
+    check_file(path)
     if path.suffix.lower() == ".csv":
         header, cells = datasets.read_csv(path)
         return model_features(network, header, cells, path, network.metadata.get("target"))
