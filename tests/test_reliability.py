@@ -66,11 +66,15 @@ def test_a_nan_gradient_stops_at_once_naming_the_layer_and_step():
 
 
 def test_an_absurd_learning_rate_stops_with_good_weights_and_valid_checkpoints(tmp_path):
+    """The forward pass of step 3 overflows on the weights step 2 left: those are not good, and
+    the weights go back to the epoch's start, which evaluate to a finite loss."""
     net = cr.Network.from_sizes([4, 16, 2], "relu", loss="squared_error", seed=0)
+    start = net.flat_params.copy()
     seen = Snapshots(net)
     with pytest.raises(cr.DivergenceError, match=r"step 3\): the loss is inf: the outputs of layer 2"):
         cr.fit(net, XR, YR, epochs=50, batch_size=16, lr=1e4, callbacks=[seen], checkpoint=tmp_path)
-    assert net.flat_params.tobytes() == seen.params[-1].tobytes()
+    assert net.flat_params.tobytes() == start.tobytes()
+    assert np.isfinite(net.evaluate(XR, YR)["loss"])
     for path in checkpoints(tmp_path):  # what is on disk is whole and finite
         assert np.isfinite(read_checkpoint(path).network.flat_params).all()
     with pytest.raises(
@@ -367,3 +371,28 @@ def test_a_nested_network_description_is_refused(tmp_path):
     net = _net()
     bomb = "[" * 100_000 + "]" * 100_000
     _refused(tmp_path, _file(_model(net, network=bomb), _tensors(net)), "RecursionError")
+
+
+@pytest.mark.parametrize(("optimizer", "lr"), [("sgd", 1e38), ("adam", 1e36), ("momentum", 1e30)])
+def test_after_divergence_the_network_evaluates_to_a_finite_loss(optimizer, lr):
+    """The weights left after a DivergenceError are ones the network can be evaluated with."""
+    net = cr.Network.from_sizes([4, 16, 2], "relu", seed=0)
+    y = (XR[:, 0] > 0).astype(int)
+    with pytest.raises(cr.DivergenceError):
+        cr.fit(net, XR, y, epochs=5, batch_size=16, optimizer=optimizer, lr=lr)
+    assert np.isfinite(net.evaluate(XR, y)["loss"])
+
+
+def test_a_loss_that_grows_far_above_its_start_warns():
+    """SGD at η = 20 does not overflow, but the loss ends far above where it began: a warning
+    says so (and none for a run that learns)."""
+    import warnings
+
+    y = (XR[:, 0] > 0).astype(int)
+    net = cr.Network.from_sizes([4, 16, 2], "relu", seed=0)
+    grew = r"the training loss grew from [\d.]+ \(the first batch\) to [\d.e+]+ \(epoch \d\): the learning"
+    with pytest.warns(cr.training.TrainingWarning, match=grew):
+        cr.fit(net, XR, y, epochs=5, batch_size=16, optimizer="sgd", lr=20.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cr.training.TrainingWarning)
+        cr.fit(cr.Network.from_sizes([4, 16, 2], "relu", seed=0), XR, y, epochs=5, optimizer="adam", lr=1e-3)

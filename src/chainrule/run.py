@@ -88,6 +88,7 @@ class Run:
         self.deadline = math.inf
         self.saved: tuple[Any, ...] | None = None
         self.last: Path | None = None
+        self.first: float | None = None  # L of the run's first batch (this call's, when resumed)
 
     # ----------------------------------------------------------------------- the guard
     def guard(self, value: float) -> None:
@@ -100,10 +101,12 @@ class Run:
             g *= self.clip_norm / math.sqrt(sq)  # ∇L ← c ∇L / ‖∇L‖
 
     def diverged(self, value: float) -> DivergenceError:
-        """The error for a step that broke (its update not made), the weights left good."""
+        """The error for a step that broke (its update not made), the weights left good: those
+        before this step if only its gradient broke, else (its forward pass broke on them, or
+        an update overflowed) those the epoch started with."""
         network, pos = self.network, self.pos
         kept = "the weights before this step are kept"
-        if not np.isfinite(network.flat_params).all():  # an update overflowed without a NaN yet
+        if not math.isfinite(value) or not np.isfinite(network.flat_params).all():
             np.copyto(network.flat_params, self.good)
             kept = f"the weights are restored to those at the start of epoch {pos.epoch + 1}"
         if self.last is not None:
@@ -125,7 +128,8 @@ class Run:
     def end_epoch(self, stop: bool) -> None:
         self.pos = Position(self.pos.epoch + 1, step=self.pos.step)
         self.stopped = stop
-        np.copyto(self.good, self.network.flat_params)
+        if np.isfinite(self.network.flat_params).all():  # else the last good ones stay
+            np.copyto(self.good, self.network.flat_params)
         if self.signals is not None and (
             self.signals.received
             or time.monotonic() >= self.deadline

@@ -20,6 +20,7 @@ import hashlib
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,15 @@ from chainrule.run import TrainingInterrupted as TrainingInterrupted
 from chainrule.schedules import Schedule
 from chainrule.world import Local, World
 
-__all__ = ["Callback", "DivergenceError", "EarlyStopping", "History", "TrainingInterrupted", "fit"]
+__all__ = [
+    "Callback",
+    "DivergenceError",
+    "EarlyStopping",
+    "History",
+    "TrainingInterrupted",
+    "TrainingWarning",
+    "fit",
+]
 
 
 def fit(
@@ -203,6 +212,7 @@ def _fit(
             settings["penalty"] = repr(penalty)
         run.checkpoint_to(Path(checkpoint), every, settings, resume, epochs)
     logs: dict[str, float] = {}
+    grew = False  # warned that the loss grew
     run.signals = Signals(world.signals) if checkpoint is not None else None  # SIGINT, SIGTERM: save and stop
     with np.errstate(over="ignore", invalid="ignore"), run.signals or contextlib.nullcontext():
         for epoch in range(run.pos.epoch, epochs):
@@ -219,6 +229,14 @@ def _fit(
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in world.evaluate(network, *val).items()})
             history.append(logs)
+            if not grew and _grew(run.first, logs["loss"]):
+                grew = True
+                warnings.warn(
+                    f"the training loss grew from {run.first:.4g} (the first batch) to {logs['loss']:.4g} "
+                    f"(epoch {epoch + 1}): the learning rate is probably too high (it is {opt.lr:g})",
+                    TrainingWarning,
+                    stacklevel=3,
+                )
             run.end_epoch(stop=any([cb.on_epoch_end(epoch, logs) for cb in callbacks]))
         run.end()
     for cb in callbacks:
@@ -244,6 +262,8 @@ def _train_epoch(
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
     for batch, rows in enumerate(batches, start=run.pos.batch):
         value, sum_c, right, n = step(network, rows, run.pos.step, penalty, accuracy)  # L, Σ C^n, right, rows
+        if run.first is None:
+            run.first = value  # L of the first batch, before any update: the reference of `_grew`
         if check_gradients:
             run.guard(value)
         elif not math.isfinite(value):
@@ -259,6 +279,15 @@ def _train_epoch(
     if loss.classifier and accuracy:
         logs["accuracy"] = correct / seen
     return logs
+
+
+class TrainingWarning(UserWarning):
+    """Training went on, but not as it should (the loss grew far above where it started)."""
+
+
+def _grew(first: float | None, loss: float) -> bool:
+    """Whether an epoch's L is five times the first batch's and more than one above it."""
+    return first is not None and first > 0 and loss > 5 * first and loss > first + 1
 
 
 def _count(value: Any, message: str) -> int:

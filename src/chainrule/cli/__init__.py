@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Sequence
 
 import typer
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     (2 for a malformed command line), never a traceback; SIGINT and SIGTERM one line too (exit
     130 and 143), after whatever was being written is let go whole or not at all."""
     command = typer.main.get_command(app)
+    warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # NumPy's overflows: the guard speaks
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
@@ -88,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    """A warning as one line on stderr (from rank 0 only), in the command line's words."""
+    if shared.world.root:
+        print(f"warning: {' '.join(_flags(str(message)).split())}", file=sys.stderr)
 
 
 # the library's arguments that the command line takes under another name
