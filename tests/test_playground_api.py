@@ -85,7 +85,9 @@ def test_a_new_session_describes_the_network_and_its_heat_maps(client):
     assert [lv["n"] for lv in s["levels"]] == [2, 3, 5, 3]
     assert [lv["activation"] for lv in s["levels"]] == ["input", "relu", "sigmoid", "softmax"]
     assert s["classes"] == ["0", "1", "2"] and s["task"] == "classification"
-    assert len(s["train"]["x"]) == 200 and len(s["test"]["x"]) == 200  # test_fraction 0.5 of 400
+    # test_fraction 0.5 of 400, split class by class as chainrule.data splits every data set
+    n_train, n_test = len(s["train"]["x"]), len(s["test"]["x"])
+    assert n_train + n_test == 400 and abs(n_test - 200) <= 1
     assert [np.shape(w["W"]) for w in frame["weights"]] == [(2, 3), (3, 5), (5, 3)]
     import base64
 

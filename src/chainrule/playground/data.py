@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.data import Standardizer
+from chainrule.data import Standardizer, load, split_indices
 from chainrule.datafiles import RaggedRowError, read_rows
 from chainrule.playground.settings import MAX_CLASSES, MAX_SAMPLES, MIN_SAMPLES, Settings
-from chainrule.toys import REGRESSION, toy
 
 Array = np.ndarray
 
@@ -63,26 +62,36 @@ class Data:
 
 
 def make_data(settings: Settings, table: Table | None) -> Data:
-    """The rows that ``settings`` describe, split into training and test rows by its seed."""
+    """The rows that ``settings`` describe, split into training and test rows by its seed, as
+    `chainrule.data` splits every data set (by class for class labels)."""
     if settings.data == "csv":
         if table is None:
             raise ValueError("no CSV uploaded in this session: upload one (a CSV is not kept in the URL)")
-        order = np.random.default_rng(settings.seed).permutation(len(table.X))
-        P = table.X[order]
         if table.task == "classification":
             classes = sorted(set(table.labels), key=_label_order)
             index = {c: k for k, c in enumerate(classes)}
-            y = np.array([index[table.labels[i]] for i in order])
+            y = np.array([index[label] for label in table.labels], dtype=np.intp)
         else:
-            classes, y = [], np.asarray(table.labels, dtype=float)[order]
+            classes, y = [], np.asarray(table.labels, dtype=float)
+        train, _, test = split_indices(
+            y, settings.test_fraction, 0.0, settings.seed, stratify=table.task == "classification"
+        )
+        P_train, P_test, y_train, y_test = table.X[train], table.X[test], y[train], y[test]
         names, target, task = table.feature_names, table.target, table.task
     else:
-        P, y = toy(settings.data, settings.samples, settings.noise, settings.seed, settings.classes)
-        task = "regression" if settings.data in REGRESSION else "classification"
-        classes = list(range(settings.classes)) if task == "classification" else []
+        ds = load(
+            settings.data,
+            samples=settings.samples,
+            noise=settings.noise,
+            classes=settings.classes,
+            seed=settings.seed,
+            val_fraction=0.0,
+            test_fraction=settings.test_fraction,
+        )
+        P_train, P_test, y_train, y_test = ds.X_train, ds.X_test, ds.y_train, ds.y_test
+        task = ds.task
+        classes = [] if ds.classes is None else list(range(settings.classes))
         names, target = ["x1", "x2"], "y" if task == "regression" else "label"
-    n_test = min(len(P) - 1, max(1, round(settings.test_fraction * len(P))))
-    P_test, P_train, y_test, y_train = P[:n_test], P[n_test:], y[:n_test], y[n_test:]
     if settings.data == "csv":
         standardizer = Standardizer.fit(P_train)  # a constant column stays as it is, centred
     else:
