@@ -340,17 +340,22 @@ def run_directory(out: Path, overwrite: bool, world: World) -> Iterator[Path]:
         raise
 
 
+def check_run_dir(out: Path, overwrite: bool) -> None:
+    """``out`` may become a run directory: it is new, or an empty directory, or ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file, not a directory: give another out=")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"run directory {out} exists and is not empty: pass overwrite=True to replace its files, "
+            "or give another out="
+        )
+
+
 def prepare_run_dir(out: Path, overwrite: bool, world: World) -> Path:
     """The run directory ``out``, used only if it is new or empty (or with ``overwrite``),
     created and checked for writing now rather than after the training (by rank 0)."""
     if world.root:
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(f"{out} is a file, not a directory: give another out=")
-        if out.is_dir() and any(out.iterdir()) and not overwrite:
-            raise FileExistsError(
-                f"run directory {out} exists and is not empty: pass overwrite=True to replace its files, "
-                "or give another out="
-            )
+        check_run_dir(out, overwrite)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -106,6 +106,7 @@ _FLAG_OF = {"hidden": "--layers", "overwrite": "--force", "data_name": "--data"}
 def _flags(message: str) -> str:
     """A library message names the library's arguments (``loss=cross_entropy``, ``samples must
     be``, ``pass data=``); the command line names its flags (``--loss cross_entropy``)."""
+    message = message.replace("overwrite=True", "--force")
     names = {p.name for p in typer.main.get_command(app).commands["train"].params if p.name} | set(_FLAG_OF)
     for name in sorted(names, key=len, reverse=True):
         flag = _FLAG_OF.get(name, "--" + name.replace("_", "-"))

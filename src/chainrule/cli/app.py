@@ -17,6 +17,7 @@ from rich.text import Text
 
 import chainrule as cr
 from chainrule.activations import activation as make_activation
+from chainrule.pipeline import check_run_dir
 from chainrule.run import parse_interval
 from chainrule.world import Local, MPIWorld, World
 
@@ -181,13 +182,7 @@ def _run_dir(out: Path | None, force: bool) -> Path:
             n += 1
             out = base.with_name(f"{base.name}-{n}")
         return out
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out} is a file, not a directory: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise CLIError(
-            f"run directory {out} exists and is not empty: pass --force to overwrite its files, "
-            "or choose another --out"
-        )
+    check_run_dir(out, force)  # before the data is read
     return out
 
 
