@@ -76,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except OSError as e:  # a file that cannot be read or written
-        if e.filename is None and e.strerror and ": " in e.strerror:  # chainrule's own: names the fix
+        if e.strerror is None:  # chainrule's own, one message that names the fix
+            _error(_flags(str(e)), 1)
+        if e.filename is None and ": " in e.strerror:  # chainrule's own, with the system's errno
             _error(_flags(e.strerror), 1)
         where = f": {e.filename}" if e.filename else ""
         _error(f"{e.strerror or e}{where}: check the path and its permissions", 1)
