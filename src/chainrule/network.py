@@ -33,7 +33,7 @@ from chainrule.losses import loss as make_loss
 
 DTYPES = ("float32", "float64")
 CHUNK = 4096  # rows per forward pass in predict/evaluate: bounded memory on any data size
-_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
 
 
 def as_dtype(dtype: Any) -> np.dtype:
