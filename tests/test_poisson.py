@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.activations import ACTIVATIONS
 from chainrule.heads import head
 
 
@@ -42,6 +43,19 @@ def test_gradient_matches_finite_differences_in_float64(reduction):
     )
     result = cr.gradcheck(net, X[:8], np.hstack([y, y[::-1]])[:8])
     assert result.max_rel_error < 1e-7, str(result)
+
+
+@pytest.mark.parametrize("hidden", sorted(set(ACTIVATIONS) - {"linear", "logistic"}))
+def test_every_hidden_activation_before_poisson(hidden):
+    """test_gradcheck's grid for this loss: each hidden activation, dropout frozen, every entry."""
+    rng = np.random.default_rng(7)
+    layers = [cr.Dense(3, 4), ACTIVATIONS[hidden](), cr.Dropout(0.25), cr.Dense(4, 2), ACTIVATIONS["exp"]()]
+    net = cr.Network(layers, "poisson", dtype="float64", seed=1)
+    for level in net.levels:
+        level.b[...] = rng.normal(0, 0.5, level.b.shape)
+    result = cr.gradcheck(net, rng.normal(size=(6, 3)), rng.poisson(2.0, (6, 2)).astype(float))
+    assert result.max_rel_error < 1e-6, str(result)
+    assert [p.checked for p in result.parameters] == [12, 4, 8, 2]
 
 
 def test_delta_is_a_minus_y():
