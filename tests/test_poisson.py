@@ -95,3 +95,26 @@ def test_the_command_line_offers_poisson():
     from chainrule.cli.app import LossName
 
     assert "poisson" in typing.get_args(LossName)
+
+
+def test_the_pipeline_trains_a_poisson_network_from_a_csv(tmp_path):
+    """The command line's path: a CSV of counts, task=regression, loss=poisson → an exp output."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (300, 2))
+    y = rng.poisson(np.exp(X[:, 0] + 0.5))
+    rows = "\n".join(f"{a:.4f},{b:.4f},{c}" for (a, b), c in zip(X, y, strict=True))
+    (tmp_path / "counts.csv").write_text("x1,x2,count\n" + rows + "\n")
+    experiment = cr.Experiment(
+        data=str(tmp_path / "counts.csv"),
+        task="regression",
+        loss="poisson",
+        hidden=(8,),
+        epochs=20,
+        optimizer="adam",
+        lr=0.01,
+        seed=0,
+    )
+    result = experiment.run(tmp_path / "run")
+    model = cr.load(result.run_dir / "model.safetensors")
+    assert model.loss.name == "poisson" and model.output.name == "exp"
+    assert result.scores["test_r2"] > 0.1
