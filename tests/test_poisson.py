@@ -118,3 +118,19 @@ def test_the_pipeline_trains_a_poisson_network_from_a_csv(tmp_path):
     model = cr.load(result.run_dir / "model.safetensors")
     assert model.loss.name == "poisson" and model.output.name == "exp"
     assert result.scores["test_r2"] > 0.1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_mlp_regressor_poisson_saves_loads_and_refuses_negative_counts(tmp_path):
+    from chainrule.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 3))
+    y = rng.poisson(np.exp(X[:, 0]))
+    reg = MLPRegressor("poisson", hidden_layer_sizes=(5,), max_iter=50, random_state=0).fit(X, y)
+    assert reg.out_activation_ == "exp" and (reg.predict(X) > 0).all()
+    again = MLPRegressor.load(reg.save(tmp_path / "poisson.safetensors"))
+    assert again.loss == "poisson"
+    np.testing.assert_array_equal(again.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match="negative"):
+        MLPRegressor("poisson").fit(X, -y - 1.0)
