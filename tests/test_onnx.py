@@ -84,7 +84,7 @@ def test_export_writes_a_file_and_keeps_an_existing_one(tmp_path, rng):
     from chainrule.sklearn import MLPRegressor
 
     X = rng.normal(size=(30, 4))
-    est = MLPRegressor((5,), max_iter=5, random_state=0).fit(X, X[:, :2])
+    est = MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, X[:, :2])
     path = export(est, tmp_path / "model.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {"input": X.astype(np.float32)})

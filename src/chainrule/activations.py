@@ -156,6 +156,18 @@ class LeakyReLU(Activation):
         grad *= d
 
 
+class Exp(Activation):
+    """a = e^z, σ'(z) = a: the output of a Poisson network (the inverse of the log link)."""
+
+    name = "exp"
+
+    def _sigma(self, z: Array, out: Array) -> None:
+        np.exp(z, out=out)
+
+    def _times_derivative(self, grad: Array) -> None:
+        grad *= self.a
+
+
 class Softmax(Activation):
     """a_k = e^(z_k) / Σ_j e^(z_j), row by row.
 
@@ -207,7 +219,7 @@ class Softmax(Activation):
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {
-    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Exp, Softmax)
 }
 ACTIVATIONS["linear"] = Identity
 ACTIVATIONS["logistic"] = Sigmoid  # scikit-learn's name

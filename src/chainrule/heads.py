@@ -1,7 +1,8 @@
 """The output of a network for its task: which loss C, which output activation σ^(O), how many
 outputs. Every face (the pipeline of the command line, the estimators, the playground) asks here.
 
-    regression (numeric targets)      squared error, identity outputs, one per target
+    regression (numeric targets)      squared error, identity outputs, one per target; or, asked
+                                      for, Poisson (half deviance) on exp outputs (the log link)
     K ≥ 2 classes                     cross entropy over K softmax outputs (the seeds' choice),
                                       or, for K = 2, binary cross entropy on one sigmoid output
     labels that may each be on or off binary cross entropy, one sigmoid output per label
@@ -11,8 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error")
-OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "squared_error": "identity"}
+LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error", "poisson")
+REGRESSION = ("squared_error", "poisson")
+OUTPUT = {
+    "cross_entropy": "softmax",
+    "binary_cross_entropy": "sigmoid",
+    "squared_error": "identity",
+    "poisson": "exp",
+}
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,13 @@ def head(
     if loss is not None and loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
     if classes is None:
-        if loss not in (None, "squared_error"):
-            raise ValueError(f"{name} has numeric targets (regression): use loss=squared_error, not {loss}")
-        return Head("squared_error", OUTPUT["squared_error"], targets)
-    if loss == "squared_error":
+        if loss not in (None, *REGRESSION):
+            raise ValueError(
+                f"{name} has numeric targets (regression): use loss=squared_error or poisson, not {loss}"
+            )
+        loss = loss or "squared_error"
+        return Head(loss, OUTPUT[loss], targets)
+    if loss in REGRESSION:
         raise ValueError(
             f"{name} has class labels: use loss=cross_entropy (or binary_cross_entropy for two classes), "
             "or task=regression for numeric targets"

@@ -105,23 +105,31 @@ class Dense(Layer):
         super()._resize(shape, dtype)
         n, dtype = shape[0], self.W.dtype
         self.z = self._buffer("z", (n, self.n_out), dtype)
-        self._grad_in = self._buffer("grad_in", shape, dtype)  # ∂C/∂a_prev
+        self._grad_in: Array | None = None  # ∂C/∂a_prev, made when first asked (never for x)
         self._ones = self._buffer("ones", (n,), dtype, fill=1)
 
     def forward(self, a_prev: Array, training: bool = False) -> Array:
         if a_prev.shape != self._shape or a_prev.dtype is not self._dtype:
             self._resize(a_prev.shape, a_prev.dtype)
         self.a_prev, z = a_prev, self.z
-        np.matmul(a_prev, self.W, out=z)  # z = a_prev W + b
+        if isinstance(a_prev, np.ndarray):
+            np.matmul(a_prev, self.W, out=z)  # z = a_prev W + b
+        else:  # a sparse x (first layer): the product on its stored entries only
+            z[...] = a_prev @ self.W
         z += self.b
         return z
 
     def backward(self, grad: Array, need_input_grad: bool = True) -> Array | None:
         self.delta = grad  # δ = ∂C/∂z of this layer's neurons
-        np.matmul(self.a_prev.T, grad, out=self.dW)  # ∂L/∂W = a_prevᵀ δ
+        if isinstance(self.a_prev, np.ndarray):
+            np.matmul(self.a_prev.T, grad, out=self.dW)  # ∂L/∂W = a_prevᵀ δ
+        else:
+            self.dW[...] = self.a_prev.T @ grad  # xᵀ δ, sparse x
         np.matmul(self._ones, grad, out=self.db)  # ∂L/∂b = Σ_n δ = 1ᵀ δ: BLAS, 2× faster than a sum
         if not need_input_grad:
             return None
+        if self._grad_in is None:
+            self._grad_in = self._buffer("grad_in", self._shape, self.W.dtype)
         return np.matmul(grad, self.W.T, out=self._grad_in)  # ∂C/∂a_prev = δ Wᵀ
 
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from chainrule.activations import Activation, Sigmoid, Softmax
+from chainrule.activations import Activation, Exp, Sigmoid, Softmax
 from chainrule.base import Array, Buffered
 
 REDUCTIONS = ("mean", "sum")
@@ -274,14 +274,49 @@ class SquaredError(Loss):
         return out.backward(self._weigh(d, y, s))  # ⊙ σ'(z)
 
 
-LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (CrossEntropy, BinaryCrossEntropy, SquaredError)}
+class Poisson(Loss):
+    """Half the Poisson deviance on an exponential output a = e^z (the log link), scikit-learn's
+    ``loss="poisson"``:
+
+        C^n = Σ_k y_k log(y_k / a_k) − y_k + a_k        (y log y = 0 at y = 0)
+        δ^(O) = ∂C/∂a ⊙ σ'(z) = (1 − y/a) ⊙ a = a − y
+
+    Computed from z as y (log y − z) − y + e^z, so a saturated a never meets log(0). Targets y ≥ 0.
+    """
+
+    name = "poisson"
+    output = Exp
+
+    def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> Array:
+        y = _float_targets(y, n_outputs, dtype, "Poisson")
+        if (y < 0).any():
+            raise ValueError("Poisson targets must be ≥ 0 (counts, rates)")
+        return y
+
+    def total(self, out: Activation, y: Array, s: Array | None = None) -> float:
+        z, a = out.z, out.a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0)
+        rows = (ylogy - y * z - y + a).sum(axis=1)
+        return float(rows.sum() if s is None else rows @ s)
+
+    def delta(self, out: Activation, y: Array, s: Array | None = None) -> Array:
+        d = self._buffer("delta", out.a.shape, out.a.dtype)
+        np.subtract(out.a, y, out=d)  # (1 − y/a) · a: σ'(z) = a folded in
+        return self._weigh(d, y, s)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (CrossEntropy, BinaryCrossEntropy, SquaredError, Poisson)
+}
 LOSSES["mse"] = SquaredError
 LOSSES["bce"] = BinaryCrossEntropy
 LOSSES["ce"] = CrossEntropy
 
 
 def loss(name: str | Loss, reduction: str | None = None) -> Loss:
-    """A loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"squared_error"``)."""
+    """A loss from its name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"squared_error"``,
+    ``"poisson"``)."""
     if isinstance(name, Loss):
         if reduction is not None and reduction != name.reduction:
             raise ValueError("give the reduction either in the Loss object or as reduction=, not both")

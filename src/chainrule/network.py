@@ -36,10 +36,11 @@ from chainrule.base import Array, Layer
 from chainrule.layers import Dense, Dropout, layer_from_config
 from chainrule.losses import LOSSES, Loss, count
 from chainrule.losses import loss as make_loss
+from chainrule.sparse import check_sparse, is_sparse
 
 DTYPES = ("float32", "float64")
 CHUNK = 4096  # rows per forward pass in predict/evaluate: bounded memory on any data size
-_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
 
 
 def as_dtype(dtype: Any) -> np.dtype:
@@ -338,7 +339,10 @@ class Network:
 
     # ----------------------------------------------------------------------------- input checks
     def check_X(self, X: Any) -> Array:
-        """X as a C-contiguous array of this network's dtype, or a clear error."""
+        """X as a C-contiguous array of this network's dtype, or a clear error. A scipy sparse
+        matrix stays sparse (CSR, for row batches): the first Dense layer multiplies it as it is."""
+        if is_sparse(X):
+            return check_sparse(X, self.n_features, self.dtype)
         try:
             X = np.asarray(X)
         except ValueError as e:
@@ -430,10 +434,10 @@ class Network:
         """L(θ) on (X, y) and ∇L(θ), aligned with `parameters`. ``training`` applies dropout;
         ``sample_weight`` weighs the rows (L = Σ_n s_n C^n, over Σ_n s_n for the mean)."""
         X = self.check_X(X)
-        y = self.check_y(y, len(X))
+        y = self.check_y(y, X.shape[0])
         s = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
-        if s is not None and s.shape != (len(X),):
-            raise ValueError(f"sample_weight must have shape ({len(X)},), got {s.shape}")
+        if s is not None and s.shape != (X.shape[0],):
+            raise ValueError(f"sample_weight must have shape ({X.shape[0]},), got {s.shape}")
         self._forward(X, training)
         value, delta = self.loss.value_and_delta(self.output, y, s)
         self._propagate(delta)
@@ -453,25 +457,26 @@ class Network:
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
         """The loss (mean or sum, as the network's reduction) and, for classifiers, the accuracy."""
         X = self.check_X(X)
-        return self._evaluate(X, self.check_y(y, len(X)))
+        return self._evaluate(X, self.check_y(y, X.shape[0]))
 
     def _output(self, X: Array) -> Array:
-        out = np.empty((len(X), self.n_outputs), dtype=self.dtype)
-        for start in range(0, len(X), CHUNK):
+        n = X.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        for start in range(0, n, CHUNK):
             out[start : start + CHUNK] = self._forward(X[start : start + CHUNK])
         return out
 
     def _evaluate(self, X: Array, y: Array) -> dict[str, float]:
-        total, correct = 0.0, 0
-        for start in range(0, len(X), CHUNK):
+        total, correct, n = 0.0, 0, X.shape[0]
+        for start in range(0, n, CHUNK):
             yc = y[start : start + CHUNK]
             a = self._forward(X[start : start + CHUNK])
             total += self.loss.total(self.output, yc)
             if self.loss.classifier:
                 correct += self.loss.correct(a, yc)
-        result = {"loss": total * self.loss.scale(len(X))}
+        result = {"loss": total * self.loss.scale(n)}
         if self.loss.classifier:
-            result["accuracy"] = correct / len(X)
+            result["accuracy"] = correct / n
         return result
 
 

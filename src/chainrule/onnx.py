@@ -6,7 +6,7 @@ The graph is the seeds' forward pass, one node per step:
 
     x' = (x − mean) / scale                         (when the model carries "standardize")
     z^(l) = a^(l-1) W^(l) + b^(l)                   Gemm
-    a^(l) = σ(z^(l))                                Relu, Sigmoid, Tanh, LeakyRelu, Softmax (identity: none)
+    a^(l) = σ(z^(l))                    Relu, Sigmoid, Tanh, LeakyRelu, Exp, Softmax (identity: -)
 
 Dropout is the identity at inference and leaves no node. Inputs ``input`` (float32, shape
 [N, n_features], N dynamic); outputs ``output`` = a^(O) (class probabilities for a classifier, the
@@ -24,13 +24,20 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from chainrule.activations import Activation, Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.layers import Dense, Dropout
 from chainrule.network import Network
 from chainrule.safefile import atomic_write
 
 OPSET = 17
-_OPS = {ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", LeakyReLU: "LeakyRelu", Softmax: "Softmax"}
+_OPS = {
+    ReLU: "Relu",
+    Sigmoid: "Sigmoid",
+    Tanh: "Tanh",
+    LeakyReLU: "LeakyRelu",
+    Exp: "Exp",
+    Softmax: "Softmax",
+}
 
 
 def _network(model: Any) -> Network:

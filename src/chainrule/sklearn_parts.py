@@ -22,6 +22,10 @@ from chainrule.training import Callback
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "sigmoid")
 SKLEARN_NAME = {"sigmoid": "logistic"}  # out_activation_ uses scikit-learn's names
+NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and "
+    "need to be preprocessed (e.g. StandardScaler), or lower learning_rate_init."
+)
 
 
 def is_int(v: Any) -> bool:

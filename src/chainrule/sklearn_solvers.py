@@ -19,7 +19,7 @@ from chainrule.base import Array
 from chainrule.optimizers import SGD, Adam, Optimizer
 from chainrule.run import DivergenceError
 from chainrule.schedules import InverseScaling
-from chainrule.sklearn_parts import L2, Epochs, ProgressBar
+from chainrule.sklearn_parts import L2, NON_FINITE, Epochs, ProgressBar
 from chainrule.stopping import Plateau
 from chainrule.training import fit
 
@@ -49,7 +49,7 @@ def fit_stochastic(
     val = None
     if est.early_stopping:
         X, Y, sw, val = validation_split(est, X, Y, sw, codes)
-    n = len(X)
+    n = X.shape[0]
     size = min(200, n) if est.batch_size == "auto" else int(est.batch_size)
     if size > n:
         warnings.warn(
@@ -92,12 +92,18 @@ def fit_stochastic(
                 check_gradients=False,  # scikit-learn checks nothing per batch; the loss suffices
             )
         except DivergenceError as e:
-            raise ValueError(
-                "the solver produced non-finite values: scale the inputs (e.g. StandardScaler) "
-                "or lower learning_rate_init"
-            ) from e
-    est.n_iter_ = history.epochs
-    est.t_ += n * history.epochs
+            if not es or plateau.best_params is None:
+                raise ValueError(NON_FINITE) from e
+            # as scikit-learn: a diverging fit with early stopping ends on its best weights, and
+            # the epoch that diverged scores NaN
+            net.flat_params[...] = plateau.best_params
+            est.validation_scores_.append(math.nan)
+            est.validation_loss_curve_.append(math.nan)
+            history = plateau.history
+            history.stopped_early = True
+            history.metrics.setdefault("loss", []).append(math.nan)
+    est.n_iter_ = len(history["loss"])
+    est.t_ += n * est.n_iter_
     est.loss_curve_ += history["loss"]
     est.loss_ = est.loss_curve_[-1]
     est._no_improvement_count = plateau.stalls
@@ -105,7 +111,7 @@ def fit_stochastic(
         est.best_validation_score_ = plateau.best
     else:
         est.best_loss_ = plateau.best
-    if not incremental and history.epochs == est.max_iter and not history.stopped_early:
+    if not incremental and est.n_iter_ == est.max_iter and not history.stopped_early:
         warnings.warn(
             f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
             "optimization hasn't converged yet.",
@@ -118,16 +124,17 @@ def validation_split(
     est: Any, X: Array, Y: Array, sw: Array | None, codes: Array | None
 ) -> tuple[Array, Array, Array | None, tuple[Array, Array, Array | None]]:
     """scikit-learn's split: stratified by class only with one output (binary labels)."""
+    # scikit-learn stratifies by its binarised labels: False/True
     binary = codes is not None and est.network_.n_outputs == 1
     arrays = [X, Y] if sw is None else [X, Y, sw]
     parts = train_test_split(
         *arrays,
         random_state=est._random_state,
         test_size=est.validation_fraction,
-        stratify=codes if binary else None,
+        stratify=codes.astype(bool) if binary else None,
     )
     train, test = parts[0::2], parts[1::2]
-    if len(test[0]) < 2:
+    if test[0].shape[0] < 2:
         raise ValueError("The validation set is too small: increase validation_fraction or give more rows")
     w_train, w_val = (train[2], test[2]) if sw is not None else (None, None)
     if est.validation_scores_ is None:  # warm start of a fit that had no early stopping
@@ -136,17 +143,21 @@ def validation_split(
     return train[0], train[1], w_train, (test[0], test[1], w_val)
 
 
-def fit_lbfgs(est: Any, X: Array, Y: Array, sw: Array | None) -> None:
+def fit_lbfgs(est: Any, X: Any, Y: Array, sw: Array | None) -> None:
     """L-BFGS on the full-batch L(θ) and ∇L(θ) of `Network.train_step` (the weighted loss
-    and the L2 penalty of the stochastic solvers), through scipy.optimize.minimize."""
-    net = est.network_
+    and the L2 penalty of the stochastic solvers), through scipy.optimize.minimize. Its line
+    search compares losses to ~1e-10, beyond float32: a float32 network is minimised through a
+    float64 copy (of it and of X, Y), and takes the result back."""
+    target = est.network_
+    net = target if target.dtype == np.float64 else target.astype("float64")
+    X, Y = X.astype(np.float64), Y.astype(np.float64) if Y.dtype.kind == "f" else Y
     l2 = L2(net, est.alpha) if est.alpha else None
-    s = None if sw is None else sw.astype(net.dtype)
+    s = None if sw is None else sw.astype(np.float64)
 
     def loss_and_grad(theta: Array) -> tuple[float, Array]:
         net.flat_params[...] = theta
         value = net.train_step(X, Y, s, l2)
-        return value, net.flat_grads.astype(np.float64)
+        return value, net.flat_grads.copy()
 
     est.loss_curve_ = []
     with ProgressBar(type(est).__name__, est.max_iter, "iterations", est.verbose) as bar:
@@ -163,7 +174,7 @@ def fit_lbfgs(est: Any, X: Array, Y: Array, sw: Array | None) -> None:
             callback=callback,
             options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
         )
-    net.flat_params[...] = result.x
+    target.flat_params[...] = result.x
     est.n_iter_ = int(result.nit)
     est.loss_ = float(result.fun)
     est.best_loss_ = min([est.loss_, *est.loss_curve_])

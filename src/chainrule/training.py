@@ -184,7 +184,7 @@ def _fit(
     every = parse_interval(checkpoint_every)
     opt = make_optimizer(optimizer, lr)
     X, y = world.rows(network, X, y, "X")
-    s = None if sample_weight is None else _row_weights(sample_weight, len(X), network.dtype)
+    s = None if sample_weight is None else _row_weights(sample_weight, X.shape[0], network.dtype)
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:

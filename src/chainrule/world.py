@@ -106,7 +106,7 @@ class World:
     def rows(self, network: Network, X: Any, y: Any, what: str) -> tuple[Array, Array]:
         """This process's rows, checked against the network."""
         X = network.check_X(X)
-        return X, network.check_y(y, len(X))
+        return X, network.check_y(y, X.shape[0])
 
     def batches(
         self, X: Array, y: Array, batch_size: int | None, shuffle: bool, s: Array | None = None

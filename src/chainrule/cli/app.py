@@ -53,7 +53,7 @@ DATA_HELP = (
     "with a header row"
 )
 # options with a fixed set of values: Typer checks them and --help lists them
-LossName = Literal["cross_entropy", "binary_cross_entropy", "squared_error"]
+LossName = Literal["cross_entropy", "binary_cross_entropy", "squared_error", "poisson"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
 PRESETS = {
     # the network of the lecture notes: sigmoid hidden layers, softmax + cross entropy, and plain
