@@ -397,7 +397,7 @@ def test_help_lists_choices_and_ranges_and_no_type_after_a_flag(tmp_path):
     usage = result.stdout
     for option, values in {
         "--optimizer": "sgd|momentum|nesterov|adam",
-        "--loss": "cross_entropy|binary_cross_entropy|squared_error",
+        "--loss": "cross_entropy|binary_cross_entropy|squared_error|poisson",
         "--schedule": "constant|cosine",
         "--dtype": "float32|float64",
         "--task": "auto|classification|regression",
