@@ -33,6 +33,7 @@ import numpy as np
 from chainrule.activations import Activation, Identity, LeakyReLU, ReLU
 from chainrule.activations import activation as make_activation
 from chainrule.base import Array, Layer
+from chainrule.heads import OUTPUT
 from chainrule.layers import Dense, Dropout, layer_from_config
 from chainrule.losses import LOSSES, Loss, count
 from chainrule.losses import loss as make_loss
@@ -40,7 +41,6 @@ from chainrule.sparse import check_sparse, is_sparse
 
 DTYPES = ("float32", "float64")
 CHUNK = 4096  # rows per forward pass in predict/evaluate: bounded memory on any data size
-_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
 
 
 def as_dtype(dtype: Any) -> np.dtype:
@@ -197,7 +197,7 @@ class Network:
                 layers.append(Dropout(p))
         layers += [
             Dense(sizes[-2], sizes[-1]),
-            make_activation(output or _DEFAULT_OUTPUT.get(loss_obj.name, "identity")),
+            make_activation(output or OUTPUT.get(loss_obj.name, "identity")),  # the loss's own
         ]
         return cls(layers, loss_obj, dtype=dtype, seed=seed)
 
