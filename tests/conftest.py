@@ -17,6 +17,7 @@ LOSS_OUTPUTS = [
     ("squared_error", "tanh", 1),
     ("squared_error", "relu", 2),
     ("squared_error", "softmax", 3),
+    ("poisson", "exp", 2),
 ]
 
 
@@ -26,6 +27,8 @@ def targets(loss: str, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, k, n)
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, (n, k)).astype(float)
+    if loss == "poisson":
+        return rng.poisson(2.0, (n, k)).astype(float)
     return rng.normal(size=(n, k))
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from chainrule.activations import Identity, Softmax
 from chainrule.gradcheck import STEPS, fourth_order_difference
-from chainrule.losses import BinaryCrossEntropy, CrossEntropy
+from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Poisson
 from chainrule.network import Level, Network
 
 
@@ -291,9 +291,9 @@ def _output_level(net: Network, target: np.ndarray) -> tuple[NeuronDelta, ...]:
         y = np.eye(len(a))[target[0]] if target.ndim == 1 else target[0]
     else:
         y = target[0]
-    fused = isinstance(loss, CrossEntropy | BinaryCrossEntropy)
+    fused = isinstance(loss, CrossEntropy | BinaryCrossEntropy | Poisson)
     if fused:
-        act = "softmax" if isinstance(loss, CrossEntropy) else "sigmoid"
+        act = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}[loss.name]
         rule = (
             f"δ = a − y ({act} output with {loss.name.replace('_', ' ')}: ∂C/∂a and σ'(z) cancel "
             "into one term, so σ'(z) is not used)"
