@@ -36,9 +36,9 @@ from tests.test_fuzz_io import DAMAGE, _damage
 
 # category -> number of cases (checked by each test, listed in docs/reliability.md)
 CASES = {
-    "option values (generated)": 120,
+    "option values (generated)": 135,
     "CSV files given to predict (generated)": 60,
-    "CSV files given to train (generated)": 60,
+    "CSV files given to train (generated)": 45,
     "IDX files, Fashion-MNIST-shaped (generated)": 60,
     "model files given to predict and evaluate (generated)": 80,
     "cases listed in issue 15": 24,
