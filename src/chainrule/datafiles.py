@@ -49,7 +49,7 @@ class RaggedRowError(DataError):
 
 
 # ----------------------------------------------------------------------------------- records
-def _records(f: IO[str]) -> Iterator[tuple[int, str]]:
+def _records(f: IO[str], name: str = "") -> Iterator[tuple[int, str]]:
     """(line number, text) of each non-blank record of ``f``; a record goes on over the next
     lines while it holds an odd number of quotes (a quoted field is open)."""
     pending: list[str] = []
@@ -65,7 +65,9 @@ def _records(f: IO[str]) -> Iterator[tuple[int, str]]:
         elif line.strip():
             yield number, line
     if pending:
-        raise DataError(f'line {start}: a quoted field is never closed: close its quote (")')
+        raise DataError(
+            f'{name + ", " if name else ""}line {start}: a quoted field is never closed: close its quote (")'
+        )
 
 
 def _delimiter(record: str) -> str:
@@ -138,7 +140,7 @@ def read_rows(
     delimiter = ","
     try:
         with _open(source) as f:
-            records = _records(f)
+            records = _records(f, _name(source))
             first = next(records, None)
             if first is not None:
                 delimiter = _delimiter(first[1])
@@ -246,7 +248,19 @@ def numeric(
                 f"{_name(path)}, line {_line(r, first_row, lines)}: column {name!r} is "
                 f"{cells[r, c].strip()!r}: NaN and inf cannot be learned from; remove or impute those values"
             )
+        big = np.abs(X[:, c]) > _LARGEST
+        if big.any():  # float32 overflows to inf, and squares in the standardiser overflow float64
+            r = int(np.argmax(big))
+            raise DataError(
+                f"{_name(path)}, line {_line(r, first_row, lines)}: column {name!r} is "
+                f"{cells[r, c].strip()!r}, too large to learn from (beyond ±{_LARGEST:.1e}, float32's "
+                "range); "
+                "rescale that column (e.g. to other units or its logarithm)"
+            )
     return X
+
+
+_LARGEST = float(np.finfo(np.float32).max)
 
 
 def _line(r: int, first_row: int, lines: Array | None) -> int:
@@ -319,7 +333,7 @@ def _head(source: Source) -> tuple[list[str], str]:
     """The header and the delimiter of a CSV file that has at least one data row."""
     try:
         with _open(source) as f:
-            records = _records(f)
+            records = _records(f, _name(source))
             first, second = next(records, None), next(records, None)
     except UnicodeDecodeError as e:
         raise _not_text(source, e) from None
@@ -349,7 +363,7 @@ def _loadtxt(
                 yield text
 
     with _open(path) as f:
-        records = _records(f)
+        records = _records(f, _name(path))
         next(records, None)  # the header
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": no rows in range
