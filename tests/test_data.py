@@ -468,3 +468,13 @@ def test_float_labels_and_too_few_labels_are_refused(tmp_path):
     write_idx(tmp_path / FILES[1], np.arange(10, dtype=np.uint8))  # 12 images, 10 labels
     with pytest.raises(DataError, match="hold 12 images but 10 labels"):
         data.load("fashion-mnist", data_dir=tmp_path, samples=5)  # only 5 read: undetected before
+
+
+def test_a_gzip_file_without_its_trailer_is_refused(tmp_path):
+    """Every byte of the labels is there, but not the gzip stream's CRC and length: read to its
+    end, the file is refused as damaged instead of being taken on trust."""
+    fixture_set(tmp_path / "fm")
+    path = tmp_path / "fm" / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(DataError, match="is a damaged gzip file"):
+        data.load("fashion-mnist", data_dir=tmp_path / "fm")

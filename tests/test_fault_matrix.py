@@ -359,11 +359,10 @@ def test_bad_idx_files(world, capsys, tmp_path):
     def case(bad):
         name, how, data = bad
         try:
-            gzip.decompress(data)
-            whole = True
+            same = gzip.decompress(data) == gzip.decompress(originals[name])
         except Exception:
-            whole = False
-        if whole and data == originals[name]:
+            same = False
+        if same:  # a flip in the gzip header's time or OS byte: the very same images and labels
             return
         ran.add(bad)
         (folder / name).write_bytes(data)

@@ -323,7 +323,7 @@ def load_csv(
         raw = _loadtxt(path, start, stop, delimiter, len(header), [t], str)[:, 0]
     except (ValueError, csv.Error):
         X = None
-    if X is None or not np.isfinite(X).all():
+    if X is None or not np.isfinite(X).all() or (X.size and np.abs(X).max() > _LARGEST):
         rows = read_rows(path, start, stop)  # the slow path, to name the line and column
         return features_and_target(rows.header, rows.cells, path, target, lines=rows.lines)
     return X, np.char.strip(raw), names, header[t]
@@ -450,6 +450,10 @@ def read_idx(path: str | os.PathLike[str], start: int = 0, stop: int | None = No
             done, view = 0, memoryview(out.reshape(-1).view(np.uint8))
             while done < len(view) and (got := f.readinto(view[done:])):  # straight into the array
                 done += got
+            if stop == n and done == len(view) and f.read(1):  # the whole file: to its end, where
+                raise DataError(  # a gzip stream's CRC and length are checked
+                    f"{path} holds more than its header says ({n} rows): replace it with the original"
+                )
     except (OSError, EOFError, zlib.error) as e:
         raise _corrupt(path, e) from None
     if done != len(view):
