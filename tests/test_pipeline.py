@@ -395,3 +395,18 @@ def test_the_command_line_says_a_warning_in_one_line(tmp_path, capsys, monkeypat
         return
     (line,) = [x for x in err.splitlines() if x.strip()]
     assert line.startswith("warning: the training loss grew from ") and "it is 20" in line
+
+
+def test_a_torn_temporary_file_is_removed_when_the_file_is_written_again(tmp_path, capsys, monkeypatch):
+    """A kill -9 in the middle of predict --output leaves .p.csv.<12 hex>.tmp: the next write of
+    p.csv removes it (and leaves a file of the user's that merely looks alike)."""
+    monkeypatch.chdir(tmp_path)
+    status, _, err = call(capsys, "train", "--data", "xor", "--layers", "4", "--epochs", "1", "--out", "r")
+    assert status == 0, err
+    np.save(tmp_path / "rows.npy", np.zeros((3, 2)))
+    (tmp_path / ".p.csv.0123456789ab.tmp").write_text("torn")
+    (tmp_path / ".p.csv.mine.tmp").write_text("the user's")
+    status, _, err = call(capsys, "predict", "r/model.safetensors", "rows.npy", "--output", "p.csv")
+    assert status == 0, err
+    assert not (tmp_path / ".p.csv.0123456789ab.tmp").exists()
+    assert (tmp_path / ".p.csv.mine.tmp").read_text() == "the user's"

@@ -43,7 +43,7 @@ from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.run import parse_interval
-from chainrule.safefile import atomic_write, remove_torn
+from chainrule.safefile import atomic_write
 from chainrule.schedules import CosineDecay
 from chainrule.training import fit
 from chainrule.world import Local, World
@@ -519,10 +519,9 @@ def write_run(
     overwrite: bool,
 ) -> None:
     """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png,
-    each written whole or not at all (and what a write killed before left of them removed)."""
+    each written whole or not at all (`atomic_write`, which also removes what a write killed
+    before left of them)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "history.json", "metrics.json", "curves.png", "confusion.png"):
-        remove_torn(run_dir / name)
     save(network, run_dir / "model.safetensors", overwrite=overwrite)
     for name, value in (("history.json", history.to_dict()), ("metrics.json", metrics)):
         atomic_write(run_dir / name, (json.dumps(value, indent=1) + "\n").encode(), overwrite=True)

@@ -52,6 +52,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or choose another path")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"directory {path.parent} does not exist: create it first")
+    remove_torn(path)  # what a writer killed before left beside it
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:  # created as open() would create it (mode 0o666 less the umask), and only by us
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
