@@ -364,7 +364,7 @@ BAD = [
     ),
     (["predict", "{model}", "{dir}/rows.txt"], "is neither .csv nor .npy"),
     (["predict", "{model}", "{dir}/none.csv"], "no such file"),
-    (["explain", "{model}", "--data", "{pets}", "--layer", "9", "--weight", "0,0"], "level must be 1..3"),
+    (["explain", "{model}", "--data", "{pets}", "--layer", "9", "--weight", "0,0"], "--layer must be 1..3"),
     (
         ["explain", "{model}", "--data", "{pets}", "--layer", "1", "--weight", "0,99"],
         "weight j (a neuron of layer 1) must be",

@@ -17,6 +17,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import data, pipeline
+from chainrule.checkpoint import checkpoints
 from chainrule.evaluation import fingerprint, held_out
 from chainrule.heads import head
 from tests.test_cli import CHAINRULE, call, one_error_line, pets_csv
@@ -410,3 +411,49 @@ def test_a_torn_temporary_file_is_removed_when_the_file_is_written_again(tmp_pat
     assert status == 0, err
     assert not (tmp_path / ".p.csv.0123456789ab.tmp").exists()
     assert (tmp_path / ".p.csv.mine.tmp").read_text() == "the user's"
+
+
+def test_what_a_new_user_found_last(tmp_path, capsys, monkeypatch):
+    """A damaged newest checkpoint is set aside with a warning the command line shows; gradcheck of
+    a Poisson model; --loss poisson on counts without --task; a seed past 2**63 refused at once;
+    a batch larger than the data is the full batch; --output a folder; another network's
+    checkpoint described by its widths."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", "xor", "--layers", "4", "--epochs", "3", "--checkpoint-every", "1", "--out", "ck"]
+    status, _, err = call(capsys, "train", *args)
+    assert status == 0, err
+    newest = checkpoints(tmp_path / "ck")[-1]
+    newest.write_bytes(newest.read_bytes()[:500])
+    status, _, err = call(capsys, "train", "--resume", "ck")
+    assert status == 0
+    (line,) = err.splitlines()
+    assert line.startswith("warning: damaged checkpoint(s) set aside as *.damaged")
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(300, 2))
+    counts = rng.poisson(1 + 3 * x[:, 0])
+    (tmp_path / "counts.csv").write_text(
+        "a,b,n\n" + "".join(f"{a:.4f},{b:.4f},{n}\n" for (a, b), n in zip(x, counts, strict=True))
+    )
+    status, _, err = call(
+        capsys, "train", "--data", "counts.csv", "--loss", "poisson", "--epochs", "2", "--out", "p"
+    )
+    assert status == 0, err
+    assert cr.load(tmp_path / "p" / "model.safetensors").loss.name == "poisson"
+    status, out, err = call(capsys, "gradcheck", "--model", "p/model.safetensors")
+    assert status == 0 and "passed" in out, err
+
+    status, _, err = call(capsys, "train", "--data", "xor", "--seed", str(2**64), "--out", "s")
+    assert status == 2 and "--seed" in one_error_line(status, err)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*63\)"):
+        cr.Experiment(seed=2**70)
+    status, _, err = call(
+        capsys, "train", "--data", "xor", "--batch-size", "1000000000", "--epochs", "1", "--out", "b"
+    )
+    assert status == 0, err
+    (tmp_path / "folder").mkdir()
+    status, _, err = call(capsys, "predict", "p/model.safetensors", "counts.csv", "--output", "folder")
+    assert "--output folder is a folder: give a file name" in one_error_line(status, err)
+    from chainrule.run import _sizes
+
+    assert _sizes(cr.Network.from_sizes([64, 32, 10])) == "64-32-10, cross_entropy"

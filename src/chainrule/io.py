@@ -171,7 +171,7 @@ def _check_data(entry: Any) -> None:
         "samples": lambda v: v is None or whole(v, 1),
         "noise": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e6,
         "classes": lambda v: whole(v, 1),
-        "seed": lambda v: v is None or whole(v, 0),
+        "seed": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63),
         "val_fraction": lambda v: fraction(v, low_open=False),
         "test_fraction": lambda v: fraction(v, low_open=True),
         "fingerprint": lambda v: isinstance(v, str) and len(v) == 64,

@@ -154,6 +154,8 @@ class Experiment:
         if self.clip_norm is not None:
             real("clip_norm", 0, math.inf, low_open=True)
         whole("seed", 0)
+        if self.seed >= 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63), got {self.seed}")
         real("noise", 0, math.inf)
         real("val_fraction", 0, 1)
         real("test_fraction", 0, 1, low_open=True)
@@ -392,6 +394,8 @@ class Pipeline:
             k: getattr(e, k)
             for k in ("data_dir", "target", "task", "samples", "noise", "classes", "seed", "val_fraction")
         }
+        if e.loss == "poisson" and e.task == "auto":  # counts: whole numbers that are not classes
+            options["task"] = "regression"
         ds = shards.load(e.data, world, test_fraction=e.test_fraction, report=report, **options)
         self.classes = ds.classes
         standardizer = (  # fitted on the training rows only, of all processes
@@ -410,7 +414,8 @@ class Pipeline:
         h = head(None if ds.classes is None else len(ds.classes), e.loss, name=e.data)
         activation = e.activation if isinstance(e.activation, str) else list(e.activation)
         self.sizes = [n_features, *e.hidden, h.n_outputs]
-        check_memory(self.sizes, e.dtype, e.optimizer, e.batch_size or max(self.rows.values()))
+        batch = min(e.batch_size or self.rows["train"], max(self.rows["train"], 1))  # at most every row
+        check_memory(self.sizes, e.dtype, e.optimizer, batch)
         self.network = Network.from_sizes(
             self.sizes, activation, h.output, h.loss, dropout=e.dropout, dtype=e.dtype, seed=e.seed
         )

@@ -225,8 +225,8 @@ class Run:
         state, network = found.state, self.network
         if found.network.config() != network.config():
             raise CheckpointError(
-                f"{found.path} is a checkpoint of another network ({found.network!r}), not of "
-                f"{network!r}: resume with the network the run started with"
+                f"{found.path} is a checkpoint of another network ({_sizes(found.network)}), not of "
+                f"this one ({_sizes(network)}): resume with the network the run started with"
             )
         theirs = state.get("settings")
         if theirs != self.settings:
@@ -263,6 +263,12 @@ class Run:
             raise CheckpointError(f"{found.path} holds an invalid training state: {e}") from None
         np.copyto(self.good, network.flat_params)
         self.last = found.path
+
+
+def _sizes(network: Network) -> str:
+    """A network as its layer widths and loss: 784-256-10, cross_entropy."""
+    widths = [network.n_features, *(level.dense.n_out for level in network.levels)]
+    return f"{'-'.join(map(str, widths))}, {network.loss.name}"
 
 
 def _position(d: Any, n_batches: int) -> Position:

@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     130 and 143), after whatever was being written is let go whole or not at all."""
     command = typer.main.get_command(app)
     warnings.showwarning = _show_warning
-    warnings.filterwarnings("ignore", category=RuntimeWarning)  # NumPy's overflows: the guard speaks
+    # NumPy's overflow and invalid-value warnings: the divergence guard says what broke
+    warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
@@ -102,7 +103,13 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: object
 
 
 # the library's arguments that the command line takes under another name
-_FLAG_OF = {"hidden": "--layers", "overwrite": "--force", "data_name": "--data"}
+_FLAG_OF = {
+    "hidden": "--layers",
+    "overwrite": "--force",
+    "data_name": "--data",
+    "level": "--layer",  # explain's
+    "sample": "--sample",
+}
 
 
 def _flags(message: str) -> str:

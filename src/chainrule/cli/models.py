@@ -77,6 +77,8 @@ def predict(
     """Class labels and probabilities (or regression values) for new rows, after the model's
     preprocessing."""
     network = _load_model(model)
+    if output is not None and output.is_dir():
+        raise CLIError(f"--output {output} is a folder: give a file name, e.g. {output / 'predictions.csv'}")
     if output is not None and output.exists() and not force:
         raise CLIError(f"{output} exists: pass --force to overwrite it, or choose another --output")
     X = _read_rows(network, input)
@@ -208,6 +210,8 @@ def export(
 ) -> None:
     """Export a model's forward pass (with its standardisation and class labels) as an ONNX graph."""
     network = _load_model(model)
+    if onnx.is_dir():
+        raise CLIError(f"--onnx {onnx} is a folder: give a file name, e.g. {onnx / 'model.onnx'}")
     if onnx.exists() and not force:
         raise CLIError(f"{onnx} exists: pass --force to overwrite it, or choose another --onnx")
     try:

@@ -75,6 +75,8 @@ def gradcheck(
         y = rng.integers(0, k, samples)
     elif network.loss.name == "binary_cross_entropy":
         y = rng.integers(0, 2, (samples, k)).astype(float)
+    elif network.loss.name == "poisson":  # counts
+        y = rng.poisson(2.0, (samples, k)).astype(float)
     else:
         y = rng.normal(size=(samples, k))
     result = cr.gradcheck(network, X, y, max_per_parameter=max_per_parameter, seed=seed)

@@ -178,7 +178,7 @@ def train(
         ),
     ] = 0.0,
     seed: Annotated[
-        int, typer.Option(min=0, help="seed of the weights, the split, shuffling and dropout")
+        int, typer.Option(min=0, max=2**63 - 1, help="seed of the weights, the split, shuffling and dropout")
     ] = 0,
     dtype: Annotated[
         Literal["float32", "float64"], typer.Option(help="of the weights and the data")
