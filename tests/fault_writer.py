@@ -35,7 +35,7 @@ def main(kind: str, folder: Path) -> None:
             cr.save(nets[i % 2], target / "model.safetensors", overwrite=True)
 
     elif kind == "history":
-        from chainrule import pipeline
+        from chainrule import rundir
 
         rng = np.random.default_rng(0)
         X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
@@ -45,11 +45,11 @@ def main(kind: str, folder: Path) -> None:
         ]
         for i, (net, history, metrics) in enumerate(versions):
             (folder / f"ref{i}").mkdir(exist_ok=True)
-            pipeline.write_run(folder / f"ref{i}", net, history, metrics, ["no", "yes"], np.eye(2), True)
+            rundir.write_run(folder / f"ref{i}", net, history, metrics, ["no", "yes"], np.eye(2), True)
 
         def write(i: int) -> None:
             net, history, metrics = versions[i % 2]
-            pipeline.write_run(target, net, history, metrics, ["no", "yes"], np.eye(2), True)
+            rundir.write_run(target, net, history, metrics, ["no", "yes"], np.eye(2), True)
 
     elif kind == "predictions":
         from chainrule import cli

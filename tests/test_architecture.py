@@ -46,6 +46,7 @@ LAYER = {
     "heads": 0,
     "pipeline": 2.5,  # the pipeline every face drives
     "plots": 2.5,
+    "rundir": 2.5,
     "datafiles": 2,
     "preprocessing": 2,
     **dict.fromkeys(["cli", "cli.app", "cli.models", "cli.tools", "cli.train"], 3),

@@ -15,15 +15,13 @@ directory: model.safetensors, history.json, metrics.json, run.json (the experime
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
-import json
 import math
 import numbers
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,23 +30,20 @@ from typing import Any
 import numpy as np
 
 import chainrule.data as data
-import chainrule.plots as plots
 import chainrule.shards as shards
 from chainrule.callbacks import Callback, History
 from chainrule.checkpoint import checkpoints
 from chainrule.evaluation import confusion_matrix, score, trained_on
 from chainrule.heads import head
-from chainrule.io import save
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.run import parse_interval
-from chainrule.safefile import atomic_write
+from chainrule.rundir import interval, read_run, run_directory, store_run, write_run
 from chainrule.schedules import CosineDecay
 from chainrule.training import fit
 from chainrule.world import Local, World
 
-RUN_FILE = "run.json"  # the experiment of a checkpointed run, read by `resume`
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "float64")
@@ -255,23 +250,14 @@ def store_experiment(
     overwrite: bool,
     world: World | None = None,
 ) -> None:
-    """RUN/run.json: the experiment (with a CSV path made absolute), how often it saves, and on
-    how many processes it runs."""
-    if checkpoints(run_dir):
-        raise FileExistsError(
-            f"{run_dir} holds checkpoints of an earlier run: continue it with resume={run_dir}, or choose "
-            "another out="
-        )
+    """RUN/run.json for `resume`: the experiment (its paths made absolute), how often the run
+    saves, and on how many processes it runs."""
     stored = experiment.to_dict()
     if data.is_csv(experiment.data):
         stored["data"] = str(Path(experiment.data).resolve())
     if experiment.data_dir is not None:
         stored["data_dir"] = str(Path(experiment.data_dir).resolve())
-    every = checkpoint_every.total_seconds() if isinstance(checkpoint_every, timedelta) else checkpoint_every
-    processes = 1 if world is None else world.size
-    text = json.dumps({"experiment": stored, "checkpoint_every": every, "processes": processes}, indent=1)
-    text += "\n"
-    atomic_write(run_dir / RUN_FILE, text.encode(), overwrite=overwrite)
+    store_run(run_dir, stored, checkpoint_every, overwrite, 1 if world is None else world.size)
 
 
 def stored_experiment(
@@ -279,31 +265,7 @@ def stored_experiment(
 ) -> tuple[Experiment, int | float | str]:
     """The experiment and checkpoint interval that RUN/run.json holds; the run must continue on
     as many processes as it started on (those of ``world``)."""
-    path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} is not a checkpointed run (it has no {RUN_FILE}): give the directory of a run "
-            "started with checkpoint_every"
-        )
-    try:
-        stored = json.loads(path.read_text())
-        every = stored["checkpoint_every"]
-        if isinstance(every, bool) or not isinstance(every, int | float | str):
-            raise ValueError(f"checkpoint_every {every!r}")
-        parse_interval(interval(every))
-        processes = stored.get("processes", 1)
-        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-            raise ValueError(f"processes {processes!r}")
-        experiment = Experiment.from_dict(stored["experiment"])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError) as e:
-        raise ValueError(f"{path} is not as chainrule wrote it ({e}): start the run again") from None
-    size = 1 if world is None else world.size
-    if processes != size:
-        raise ValueError(
-            f"{run_dir} was started on {processes} process(es), not {size}: resume it on {processes}, "
-            "so that every step sums the same rows"
-        )
-    return experiment, every
+    return read_run(run_dir, Experiment.from_dict, 1 if world is None else world.size)
 
 
 def resume(
@@ -321,53 +283,6 @@ def resume(
     started = bool(checkpoints(run_dir))  # none yet: killed while it saved its very first one
     pipe.fit(callbacks=callbacks, checkpoint=Path(run_dir), checkpoint_every=interval(every), resume=started)
     return pipe.finish(Path(run_dir), overwrite=True)
-
-
-def interval(every: int | float | str) -> int | str | timedelta:
-    return timedelta(seconds=every) if isinstance(every, float) else every
-
-
-@contextlib.contextmanager
-def run_directory(out: Path, overwrite: bool, world: World) -> Iterator[Path]:
-    """``out`` prepared (`prepare_run_dir`) for the block; if the block fails, a directory made
-    here that is still empty is removed: a failed run leaves no empty run directory behind."""
-    made = world.root and not out.exists()
-    prepare_run_dir(out, overwrite, world)
-    try:
-        yield out
-    except BaseException:
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()  # only an empty directory: a run's checkpoints stay
-        raise
-
-
-def check_run_dir(out: Path, overwrite: bool) -> None:
-    """``out`` may become a run directory: it is new, or an empty directory, or ``overwrite``."""
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out} is a file, not a directory: give another out=")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"run directory {out} exists and is not empty: pass overwrite=True to replace its files, "
-            "or give another out="
-        )
-
-
-def prepare_run_dir(out: Path, overwrite: bool, world: World) -> Path:
-    """The run directory ``out``, used only if it is new or empty (or with ``overwrite``),
-    created and checked for writing now rather than after the training (by rank 0)."""
-    if world.root:
-        check_run_dir(out, overwrite)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise type(e)(
-                e.errno, f"cannot create the run directory {out} ({e.strerror}): give another out="
-            ) from None
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise PermissionError(f"cannot write in the run directory {out}: give another out=")
-    world.broadcast(None)  # the others wait for it
-    return out
 
 
 @dataclass
@@ -512,24 +427,3 @@ class Pipeline:
             "processes": self.world.size,
             **scores,
         }
-
-
-def write_run(
-    run_dir: Path,
-    network: Network,
-    history: History,
-    metrics: dict[str, Any],
-    classes: list[Any] | None,
-    cm: np.ndarray | None,
-    overwrite: bool,
-) -> None:
-    """model.safetensors, history.json, metrics.json, curves.png and, for classes, confusion.png,
-    each written whole or not at all (`atomic_write`, which also removes what a write killed
-    before left of them)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save(network, run_dir / "model.safetensors", overwrite=overwrite)
-    for name, value in (("history.json", history.to_dict()), ("metrics.json", metrics)):
-        atomic_write(run_dir / name, (json.dumps(value, indent=1) + "\n").encode(), overwrite=True)
-    plots.curves(history, run_dir / "curves.png")
-    if classes is not None and cm is not None:
-        plots.confusion(cm, classes, run_dir / "confusion.png")

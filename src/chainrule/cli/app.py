@@ -17,8 +17,8 @@ from rich.text import Text
 
 import chainrule as cr
 from chainrule.activations import activation as make_activation
-from chainrule.pipeline import check_run_dir
 from chainrule.run import parse_interval
+from chainrule.rundir import check_run_dir
 from chainrule.world import Local, MPIWorld, World
 
 app = typer.Typer(

@@ -39,13 +39,8 @@ from chainrule.cli.app import (
     app,
     console,
 )  # fmt: skip
-from chainrule.pipeline import (
-    Experiment,
-    interval,
-    run_directory,
-    store_experiment,
-    stored_experiment,
-)
+from chainrule.pipeline import Experiment, store_experiment, stored_experiment
+from chainrule.rundir import interval, run_directory
 from chainrule.world import from_environment
 
 
