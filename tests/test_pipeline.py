@@ -395,7 +395,7 @@ def test_the_command_line_says_a_warning_in_one_line(tmp_path, capsys, monkeypat
         assert "training diverged" in one_error_line(status, err)
         return
     (line,) = [x for x in err.splitlines() if x.strip()]
-    assert line.startswith("warning: the training loss grew from ") and "it is 20" in line
+    assert line.startswith("warning: the training loss per row grew from ") and "it is 20" in line
 
 
 def test_a_torn_temporary_file_is_removed_when_the_file_is_written_again(tmp_path, capsys, monkeypatch):

@@ -229,11 +229,13 @@ def _fit(
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in world.evaluate(network, *val).items()})
             history.append(logs)
-            if not grew and _grew(run.first, logs["loss"]):
+            per_row = run.pos.total / max(run.pos.seen, 1)  # the epoch's C per row, whatever the reduction
+            if not grew and _grew(run.first, per_row):
                 grew = True
                 warnings.warn(
-                    f"the training loss grew from {run.first:.4g} (the first batch) to {logs['loss']:.4g} "
-                    f"(epoch {epoch + 1}): the learning rate is probably too high (it is {opt.lr:g})",
+                    f"the training loss per row grew from {run.first:.4g} (the first batch) to "
+                    f"{per_row:.4g} (epoch {epoch + 1}): the learning rate is probably too high "
+                    f"(it is {opt.lr:g})",
                     TrainingWarning,
                     stacklevel=3,
                 )
@@ -262,8 +264,8 @@ def _train_epoch(
     total, correct, seen = run.pos.total, run.pos.correct, run.pos.seen  # 0 unless resumed
     for batch, rows in enumerate(batches, start=run.pos.batch):
         value, sum_c, right, n = step(network, rows, run.pos.step, penalty, accuracy)  # L, Σ C^n, right, rows
-        if run.first is None:
-            run.first = value  # L of the first batch, before any update: the reference of `_grew`
+        if run.first is None and n:
+            run.first = sum_c / n  # C per row of the first batch, before any update: `_grew`'s reference
         if check_gradients:
             run.guard(value)
         elif not math.isfinite(value):
@@ -286,7 +288,7 @@ class TrainingWarning(UserWarning):
 
 
 def _grew(first: float | None, loss: float) -> bool:
-    """Whether an epoch's L is five times the first batch's and more than one above it."""
+    """Whether an epoch's C per row is five times the first batch's and more than one above it."""
     return first is not None and first > 0 and loss > 5 * first and loss > first + 1
 
 
