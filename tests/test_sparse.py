@@ -35,7 +35,7 @@ def test_a_batch_of_sparse_rows_stays_sparse():
     batches = Batches(X, y, 16, shuffle=True)
     first = next(batches.epoch(np.random.default_rng(0)))
     assert scipy.sparse.issparse(first[0]) and first[0].shape == (16, 40)
-    assert batches.buffers[0] is None  # no dense buffer of X's width
+    assert batches.X_buf is None  # no dense buffer of X's width
 
 
 def test_sparse_gradient_is_backprops():

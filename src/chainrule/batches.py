@@ -22,35 +22,43 @@ class Batches:
     def __init__(
         self, X: Array, y: Array, batch_size: int | None, shuffle: bool, s: Array | None = None
     ) -> None:
-        self.X, self.y, self.n = X, y, X.shape[0]
-        self.arrays = (X, y) if s is None else (X, y, s)
+        self.X, self.y, self.s, self.n = X, y, s, X.shape[0]
         self.size = self.n if batch_size is None else min(batch_size, self.n)
         self.count = -(-self.n // self.size)  # batches per epoch
         self.gather = shuffle and self.size < self.n  # a full batch is the same sum in any order
         if self.gather:
             self.order = np.arange(self.n)
-            self.buffers = tuple(
-                np.empty((self.size, *a.shape[1:]), dtype=a.dtype) if isinstance(a, np.ndarray) else None
-                for a in self.arrays
-            )
+            self.X_buf = _buffer(X, self.size)  # None for a sparse X: its batch is a new CSR matrix
+            self.y_buf = _buffer(y, self.size)
+            self.s_buf = None if s is None else _buffer(s, self.size)
 
     def epoch(self, rng: np.random.Generator, first: int = 0) -> Iterator[tuple[Array, ...]]:
         """The batches from batch ``first`` on; a resumed epoch (``first`` > 0) keeps its order."""
         if self.gather and not first:
             rng.shuffle(self.order)
-        arrays, size = self.arrays, self.size
-        pairs = list(zip(arrays, self.buffers, strict=True)) if self.gather else []
+        X, y, s, size = self.X, self.y, self.s, self.size
         for start in range(first * size, self.n, size):
             if not self.gather:
-                yield tuple([a[start : start + size] for a in arrays])
+                stop = start + size
+                yield (
+                    (X[start:stop], y[start:stop])
+                    if s is None
+                    else (X[start:stop], y[start:stop], s[start:stop])
+                )
                 continue
             rows = self.order[start : start + size]
-            m = len(rows)
-            # mode="clip": the rows are a permutation, always in range, and numpy buffers (and
-            # so copies twice) when it must check them, as with the default mode="raise"
-            yield tuple(
-                [
-                    a.take(rows, axis=0, out=buf[:m], mode="clip") if buf is not None else a[rows]
-                    for a, buf in pairs
-                ]
-            )
+            Xb, yb = _take(X, rows, self.X_buf), _take(y, rows, self.y_buf)
+            yield (Xb, yb) if s is None else (Xb, yb, _take(s, rows, self.s_buf))
+
+
+def _buffer(a: Array, size: int) -> Array | None:
+    """The buffer a batch of ``a``'s rows is gathered into, made once (None for a sparse matrix)."""
+    return np.empty((size, *a.shape[1:]), dtype=a.dtype) if isinstance(a, np.ndarray) else None
+
+
+def _take(a: Array, rows: Array, buf: Array | None) -> Array:
+    """The rows of ``a`` into ``buf``. mode="clip": the rows are a permutation, always in range,
+    and numpy buffers (and so copies twice) when it must check them, as with mode="raise"."""
+    if buf is None:
+        return a[rows]  # a sparse matrix: the CSR matrix of these rows
+    return a.take(rows, axis=0, out=buf[: len(rows)], mode="clip")
