@@ -390,10 +390,8 @@ def test_messages_say_what_is_wrong_with_the_data(tmp_path, capsys, monkeypatch)
 def test_the_command_line_says_a_warning_in_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["--data", "xor", "--optimizer", "sgd", "--lr", "20", "--layers", "16", "--epochs", "5"]
-    status, _, err = call(capsys, "train", *args, "--out", "r")
-    if status != 0:  # this run overflowed instead: the guard's line
-        assert "training diverged" in one_error_line(status, err)
-        return
+    status, _, err = call(capsys, "train", *args, "--out", "r")  # grows to ~10³ without overflowing
+    assert status == 0, err
     (line,) = [x for x in err.splitlines() if x.strip()]
     assert line.startswith("warning: the training loss per row grew from ") and "it is 20" in line
 

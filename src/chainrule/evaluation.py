@@ -91,16 +91,13 @@ def held_out(
             )
     csv = data_name not in data.DATASETS and data.is_csv(data_name)
     same = str(Path(data_name).resolve()) == trained.get("name") if csv else data_name == trained.get("name")
-    other_copy = False
-    if same and recorded is not None and fingerprint(data_name, data_dir) != recorded:
-        if not (csv or named):
-            raise ValueError(
-                f"the {data_name} data found now differs from the data the model was trained on "
-                f"(another fingerprint): pass data={data_name} (and data_dir=) to evaluate on this copy"
-            )
-        other_copy = True
-        same = csv is False  # a changed file's rows are new data; another copy is split as before
-    if csv and not (same and recorded is not None):
+    changed = same and recorded is not None and fingerprint(data_name, data_dir) != recorded
+    if changed and not (csv or named):
+        raise ValueError(
+            f"the {data_name} data found now differs from the data the model was trained on "
+            f"(another fingerprint): pass data={data_name} (and data_dir=) to evaluate on this copy"
+        )
+    if csv and (not same or recorded is None or changed):  # a file's test rows only while unchanged
         return _csv_rows(network, Path(data_name), target, classes)
     if not same:
         trained = {}
@@ -120,7 +117,7 @@ def held_out(
     if classes is not None and ds.classes != classes:
         y = data.labels_to_indices(np.asarray(ds.classes, dtype=object)[ds.y_test], classes)
     X = data.standardize(ds.X_test, meta)
-    copy = " (another copy than the model was trained on)" if other_copy else ""
+    copy = " (another copy than the model was trained on)" if changed else ""
     return X, y, f"the {len(y)} test rows of {data_name}{copy}"
 
 
