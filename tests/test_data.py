@@ -478,3 +478,16 @@ def test_a_gzip_file_without_its_trailer_is_refused(tmp_path):
     path.write_bytes(path.read_bytes()[:-8])
     with pytest.raises(DataError, match="is a damaged gzip file"):
         data.load("fashion-mnist", data_dir=tmp_path / "fm")
+
+
+def test_a_changed_byte_inside_the_gzip_stream_fails_its_crc(tmp_path):
+    """A located file is not checked against the official SHA-256 (Debian's package recompresses
+    the files), but every read of a whole file checks the gzip CRC-32: one flipped pixel in a
+    stored (uncompressed) block, which inflates without error, is refused."""
+    fixture_set(tmp_path / "fm")
+    path = tmp_path / "fm" / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=0))
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz is a damaged gzip file"):
+        data.load("fashion-mnist", data_dir=tmp_path / "fm")

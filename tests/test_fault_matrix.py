@@ -41,7 +41,7 @@ CASES = {
     "CSV files given to train (generated)": 45,
     "IDX files, Fashion-MNIST-shaped (generated)": 60,
     "model files given to predict and evaluate (generated)": 80,
-    "cases listed in issue 15": 24,
+    "cases listed in issue 15": 25,
 }
 MARGIN = 64 * 2**20  # bytes of memory a refused input may cost beyond its own size
 
@@ -559,6 +559,11 @@ def _listed(root: Path) -> list[tuple[str, list, list[str]]]:
             [FILES[0]],
         ),
         ("a FIFO as data", ["train", "--data", "FIFO", "--out", "RUN", "--force"], ["pipe"]),
+        (
+            "a folder as data",
+            ["train", "--data", fm, "--out", "RUN", "--force"],
+            ["is a folder", ".csv", "--data-dir"],
+        ),
     ]
 
 

@@ -398,3 +398,31 @@ def test_a_loss_that_grows_far_above_its_start_warns():
         cr.fit(cr.Network.from_sizes([4, 16, 2], "relu", seed=0), XR, y, epochs=5, optimizer="adam", lr=1e-3)
         summed = cr.Network.from_sizes([4, 16, 2], "relu", loss="cross_entropy", reduction="sum", seed=0)
         cr.fit(summed, XR, y, epochs=5, batch_size=8, optimizer="sgd", lr=1e-3)  # L a sum: no false alarm
+
+
+# ------------------------------------------------------------------------------- masked arrays
+def test_a_masked_entry_is_refused_not_silently_used():
+    """np.asarray drops a mask and keeps the hidden values: a masked entry is refused by name,
+    in X, y and sample_weight, in training and prediction; an empty mask is no mask."""
+    from chainrule.sklearn import MLPClassifier
+
+    net = cr.Network.from_sizes([3, 4, 2], seed=0)
+    Xm = np.ma.masked_array(X, mask=np.zeros_like(X, dtype=bool))
+    assert np.array_equal(net.predict(Xm), net.predict(X))  # nothing masked: the data as it is
+    Xm[2, 1] = np.ma.masked
+    ym = np.ma.masked_array(Y, mask=np.arange(10) < 3)
+    sm = np.ma.masked_array(np.ones(10), mask=np.arange(10) == 9)
+    for call, name, hidden in [
+        (lambda: net.predict(Xm), "X", 1),
+        (lambda: cr.fit(net, Xm, Y, epochs=1), "X", 1),
+        (lambda: cr.fit(net, X, ym, epochs=1), "y", 3),
+        (lambda: cr.fit(net, X, Y, epochs=1, sample_weight=sm), "sample_weight", 1),
+        (lambda: MLPClassifier(max_iter=1).fit(Xm, Y), "X", 1),
+        (lambda: MLPClassifier(max_iter=1).fit(X, ym), "y", 3),
+        (lambda: MLPClassifier(max_iter=1).fit(X, Y, sample_weight=sm), "sample_weight", 1),
+    ]:
+        with pytest.raises(ValueError, match=rf"^{name} is a masked array with {hidden} masked value"):
+            call()
+    fitted = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match=r"X\.filled\(value\)\) or drop their rows"):
+        fitted.predict(Xm)

@@ -394,6 +394,11 @@ def load(
         task = "regression" if data in REGRESSION else task
     elif is_csv(data):
         X, raw, names, target_name = load_csv(data, target, 0, samples)
+    elif Path(data).is_dir():
+        raise DataError(
+            f"{data} is a folder, not a data set: name a .csv file in it, or, if it holds "
+            f"Fashion-MNIST's files, data='fashion-mnist' data_dir={data}"
+        )
     else:
         raise DataError(
             f"unknown data set {data!r}: use one of {', '.join(DATASETS)}, or a path to a .csv file"

@@ -54,6 +54,20 @@ def as_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def unmasked(values: Any, name: str) -> Any:
+    """``values`` without a NumPy mask: the data of a masked array none of whose entries is masked,
+    else a clear error (a mask would otherwise be dropped without a word, its hidden entries used)."""
+    if not isinstance(values, np.ma.MaskedArray):
+        return values
+    hidden = int(np.ma.getmaskarray(values).sum())
+    if hidden:
+        raise ValueError(
+            f"{name} is a masked array with {hidden} masked value(s): fill them ({name}.filled(value)) "
+            "or drop their rows first"
+        )
+    return values.data
+
+
 def _all_finite(X: Array) -> bool:
     """Whether every entry of the contiguous float array X is finite.
 
@@ -343,6 +357,7 @@ class Network:
         matrix stays sparse (CSR, for row batches): the first Dense layer multiplies it as it is."""
         if is_sparse(X):
             return check_sparse(X, self.n_features, self.dtype)
+        X = unmasked(X, "X")
         try:
             X = np.asarray(X)
         except ValueError as e:
@@ -373,7 +388,7 @@ class Network:
         """y in the form the loss takes (integer labels, probabilities or values), or a clear error."""
         if y is None:
             raise ValueError("y is missing: give the targets of X")
-        y = self.loss.targets(y, self.n_outputs, self.dtype)
+        y = self.loss.targets(unmasked(y, "y"), self.n_outputs, self.dtype)
         if len(y) != n_samples:
             raise ValueError(f"X has {n_samples} rows but y has {len(y)}: give one target per row")
         return y

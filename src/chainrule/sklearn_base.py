@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from chainrule.base import Array
 from chainrule.data import standardize
 from chainrule.heads import Head
-from chainrule.network import Network, as_dtype
+from chainrule.network import Network, as_dtype, unmasked
 from chainrule.optimizers import Optimizer
 from chainrule.sklearn_parts import (
     HIDDEN_ACTIVATIONS,
@@ -176,8 +176,8 @@ class BaseMLP(ModelFiles, BaseEstimator):
         dtype = as_dtype(self.dtype) if first else self.network_.dtype
         X, y = validate_data(
             self,
-            X,
-            y,
+            unmasked(X, "X"),
+            unmasked(y, "y"),
             reset=first,
             accept_sparse=("csr", "csc"),
             dtype=dtype,
@@ -249,7 +249,7 @@ class BaseMLP(ModelFiles, BaseEstimator):
         self._reset_fitted(len(hidden))
 
     def _sample_weight(self, sample_weight: Any, n: int) -> Array:
-        sw = np.asarray(sample_weight, dtype=np.float64)
+        sw = np.asarray(unmasked(sample_weight, "sample_weight"), dtype=np.float64)
         if sw.ndim == 0:
             sw = np.full(n, float(sw))
         if sw.shape != (n,):
@@ -282,7 +282,9 @@ class BaseMLP(ModelFiles, BaseEstimator):
         check_is_fitted(self)
         net = self.network_
         X = as_rows(
-            validate_data(self, X, reset=False, accept_sparse=("csr", "csc"), dtype=net.dtype, order="C")
+            validate_data(
+                self, unmasked(X, "X"), reset=False, accept_sparse=("csr", "csc"), dtype=net.dtype, order="C"
+            )
         )
         if "standardize" in net.metadata and not isinstance(X, np.ndarray):
             X = X.toarray()  # a model file's standardisation centres X: it is dense anyway

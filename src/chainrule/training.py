@@ -30,7 +30,7 @@ import numpy as np
 
 from chainrule.base import Array
 from chainrule.callbacks import Callback, EarlyStopping, History, keeps_state
-from chainrule.network import Network
+from chainrule.network import Network, unmasked
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.run import DivergenceError as DivergenceError  # what fit raises, also from here
@@ -301,7 +301,7 @@ def _count(value: Any, message: str) -> int:
 
 def _row_weights(sample_weight: Any, n: int, dtype: np.dtype) -> Array:
     """``sample_weight`` as the network's dtype, one finite weight ≥ 0 per row, not all zero."""
-    s = np.asarray(sample_weight)
+    s = np.asarray(unmasked(sample_weight, "sample_weight"))
     if s.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must be numbers, got an array of {s.dtype}")
     s = np.ascontiguousarray(s, dtype=dtype)
