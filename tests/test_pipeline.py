@@ -206,6 +206,10 @@ def test_resume_checks_run_json_and_the_number_of_processes(tmp_path):
         (tmp_path / "r" / "run.json").write_text(json.dumps({**stored, "checkpoint_every": damaged}))
         with pytest.raises(ValueError, match=r"run\.json is not as chainrule wrote it"):
             stored_experiment(tmp_path / "r")
+    for damaged in ({**stored, "resumed_by": "me"}, [stored], "run"):  # accepted without a word before
+        (tmp_path / "r" / "run.json").write_text(json.dumps(damaged))
+        with pytest.raises(ValueError, match=r"run\.json is not as chainrule wrote it \((unknown|not an)"):
+            stored_experiment(tmp_path / "r")
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from chainrule.safefile import atomic_write
 from chainrule.world import World
 
 RUN_FILE = "run.json"  # the settings of a checkpointed run, read by resume
+RUN_KEYS = {"experiment", "checkpoint_every", "processes"}  # what it holds (processes: 1 if absent)
 T = TypeVar("T")
 
 
@@ -58,6 +59,10 @@ def read_run(
         )
     try:
         stored = json.loads(path.read_text())
+        if not isinstance(stored, dict) or (unknown := set(stored) - RUN_KEYS):
+            raise ValueError(
+                f"unknown entries {sorted(unknown)}" if isinstance(stored, dict) else "not an object"
+            )
         every = stored["checkpoint_every"]
         if isinstance(every, bool) or not isinstance(every, int | float | str):
             raise ValueError(f"checkpoint_every {every!r}")
