@@ -50,7 +50,7 @@ def test_export_runs_in_onnxruntime_as_predict_does(model, tmp_path):
     assert predicted.returncode == 0, predicted.stderr
     table = list(csv.reader(predicted.stdout.splitlines()))
     header, cells = cr.data.read_csv(pets)
-    X = cells[:, [header.index(n) for n in ("length", "weight", "height")]].astype(np.float32)  # raw rows
+    X = cells[:, [header.index(n) for n in ("length", "weight", "height")]].astype(np.float64)  # raw rows
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     p, label = session.run(["output", "label"], {"input": X})
     assert table[0] == ["label", "p_bird", "p_cat", "p_dog"]

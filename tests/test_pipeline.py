@@ -459,3 +459,18 @@ def test_what_a_new_user_found_last(tmp_path, capsys, monkeypatch):
     from chainrule.run import _sizes
 
     assert _sizes(cr.Network.from_sizes([64, 32, 10])) == "64-32-10, cross_entropy"
+
+
+def test_features_far_from_zero_keep_their_digits_in_float32(tmp_path):
+    """Millisecond timestamps (1.7e12, 500 apart) label early and late rows. Cast to float32 before
+    the mean was taken away they became multiples of 131072 and the run scored 0.5; standardised
+    in float64 first, float32 training separates them as float64 training does."""
+    rng = np.random.default_rng(0)
+    i = np.arange(200)
+    rows = "\n".join(f"{1_700_000_000_000 + 500 * k},{rng.normal():.4f},{int(k >= 100)}" for k in i)
+    (tmp_path / "ts.csv").write_text("ms,noise,late\n" + rows + "\n")
+    result = cr.Experiment(data=str(tmp_path / "ts.csv"), hidden=(8,), epochs=60, lr=0.01).run()
+    assert result.metrics["test_accuracy"] >= 0.9
+    std = cr.preprocessing.Standardizer.fit(np.stack([1.7e12 + 500.0 * i], axis=1))
+    X = np.stack([1.7e12 + 500.0 * i], axis=1)
+    np.testing.assert_allclose(std(X, np.float32), std(X, np.float64), atol=1e-6)

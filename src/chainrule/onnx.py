@@ -8,11 +8,13 @@ The graph is the seeds' forward pass, one node per step:
     z^(l) = a^(l-1) W^(l) + b^(l)                   Gemm
     a^(l) = σ(z^(l))                    Relu, Sigmoid, Tanh, LeakyRelu, Exp, Softmax (identity: -)
 
-Dropout is the identity at inference and leaves no node. Inputs ``input`` (float32, shape
-[N, n_features], N dynamic); outputs ``output`` = a^(O) (class probabilities for a classifier, the
+Dropout is the identity at inference and leaves no node. Input ``input``, shape [N, n_features]
+(N dynamic): float32, or float64 when the graph standardises (raw features keep their digits
+until the mean is taken away, as in `Standardizer`; a timestamp of 1.7e12 is a multiple of 131072
+in float32); outputs ``output`` = a^(O) (class probabilities for a classifier, the
 values for a regressor) and, for a classifier, ``label``: the predicted class (argmax of the
 softmax, or a > 0.5 per sigmoid output), mapped to the model's ``classes`` when it has them.
-The graph computes in float32, whatever the network's dtype.
+The network's part of the graph computes in float32, whatever the network's dtype.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def to_onnx(model: Any, *, opset: int = OPSET) -> Any:
 
     a = "input"
     std = network.metadata.get("standardize")
+    in_type = TensorProto.DOUBLE if std else TensorProto.FLOAT
     if std:
         mean, scale = np.asarray(std["mean"], dtype=float), np.asarray(std["scale"], dtype=float)
         if (
@@ -83,8 +86,9 @@ def to_onnx(model: Any, *, opset: int = OPSET) -> Any:
                 f"metadata 'standardize' needs a mean and a non-zero scale for each of the "
                 f"{network.n_features} features"
             )
-        a = node("Sub", [a, const("mean", mean)], "centered")
-        a = node("Div", [a, const("scale", scale)], "standardized")
+        a = node("Sub", [a, const("mean", mean, np.float64)], "centered")  # in float64, as predict
+        a = node("Div", [a, const("scale", scale, np.float64)], "standardized_64")
+        a = node("Cast", [a], "standardized", to=TensorProto.FLOAT)
     for i, layer in enumerate(network.layers):
         if isinstance(layer, Dense):  # z = a_prev W + b
             a = node("Gemm", [a, const(f"W{i}", layer.W), const(f"b{i}", layer.b)], f"z{i}")
@@ -106,7 +110,7 @@ def to_onnx(model: Any, *, opset: int = OPSET) -> Any:
     graph = helper.make_graph(
         nodes,
         "chainrule",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", network.n_features])],
+        [helper.make_tensor_value_info("input", in_type, ["N", network.n_features])],
         [helper.make_tensor_value_info(o, out_types[o], shapes[o]) for o in outputs],
         initializer=inits,
     )

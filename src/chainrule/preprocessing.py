@@ -116,19 +116,24 @@ class Standardizer:
 
     def __call__(self, X: Array, dtype: Any = None) -> Array:
         """x' = (x − mean) / scale as a new array of ``dtype`` (by default X's precision, float64
-        for integer X), computed block by block: the result is the only array of X's size made
-        (uint8 pixels to float32 take 4 bytes a value, never 8)."""
+        for integer X), computed block by block in a precision that holds x exactly (float64 when
+        ``dtype`` does not) and only then rounded to ``dtype``: a feature far from 0 (a timestamp
+        of 1.7e12 with a spread of 60) keeps its digits, which a float32 copy of x would lose
+        before the mean is taken away. The result is the only array
+        of X's size made (uint8 pixels to float32 take 4 bytes a value, never 8)."""
         X = np.asarray(X)
         if dtype is None:
             dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise DataError(f"dtype must be a floating-point type such as float32, got {dtype}")
-        mean, scale = self.mean.astype(dtype), self.scale.astype(dtype)
         out = np.empty(X.shape, dtype=dtype)
+        wide = dtype if np.can_cast(X.dtype, dtype) else np.dtype(np.float64)  # x exact in it
+        mean, scale = self.mean.astype(wide), self.scale.astype(wide)
         for b in _blocks(X):
-            np.subtract(X[b], mean, out=out[b], dtype=dtype)
-            out[b] /= scale
+            block = out[b] if wide == dtype else np.empty(out[b].shape, wide)
+            np.subtract(X[b], mean, out=block, dtype=wide)
+            np.divide(block, scale, out=out[b], casting="same_kind")
         return out
 
     def to_metadata(self) -> dict[str, list[float]]:
