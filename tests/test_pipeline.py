@@ -162,6 +162,19 @@ def test_columns_are_matched_by_name_never_by_position(tmp_path, capsys, monkeyp
     network = cr.load(model)
     expected = network.predict(data.standardize(X.round(5), network.metadata))
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == [str(k) for k in expected]
+    twice = "\n".join(f"5,{a:.5f},{b:.5f},{c:.5f},{int(a > c)}" for a, b, c in X)  # the first a: junk
+    (tmp_path / "twice.csv").write_text("a,a,b,c,label\n" + twice + "\n")
+    for command in (["predict", model, "twice.csv"], ["evaluate", model, "--data", "twice.csv"]):
+        status, out, err = call(capsys, *command)
+        assert "twice.csv has more than one column named 'a': name each column once" in one_error_line(
+            status, err
+        )
+    noted = "\n".join(f"{a:.5f},{b:.5f},{c:.5f},x,y" for a, b, c in X)
+    (tmp_path / "note.csv").write_text("a,b,c,note,note\n" + noted + "\n")
+    assert call(capsys, "predict", model, "note.csv")[0] == 0  # a column the model does not use
+    network.metadata["feature_names"] = ["a", "a", "c"]
+    with pytest.raises(ValueError, match="names an input twice"):
+        cr.save(network, tmp_path / "twice.safetensors")
 
 
 def test_a_failed_run_leaves_no_empty_run_directory(tmp_path, capsys, monkeypatch):
@@ -474,3 +487,23 @@ def test_features_far_from_zero_keep_their_digits_in_float32(tmp_path):
     std = cr.preprocessing.Standardizer.fit(np.stack([1.7e12 + 500.0 * i], axis=1))
     X = np.stack([1.7e12 + 500.0 * i], axis=1)
     np.testing.assert_allclose(std(X, np.float32), std(X, np.float64), atol=1e-6)
+
+
+def test_predict_prints_every_output_with_every_digit(tmp_path, capsys):
+    """A regression value of 1234567.89 was printed as 1.23457e+06, and a model of two outputs
+    printed only the first: every output, in the shortest form that reads back to the same number."""
+    net = cr.Network.from_sizes([1, 2], output="identity", loss="squared_error", dtype="float64")
+    net.layers[0].W[:] = [[0.0, 1.0]]
+    net.layers[0].b[:] = [1234567.89, 0.0]
+    net.metadata.update(feature_names=["x"], target="y")
+    cr.save(net, tmp_path / "m.safetensors")
+    (tmp_path / "x.csv").write_text("x\n0.25\n-3e-9\n")
+    status, out, err = call(capsys, "predict", tmp_path / "m.safetensors", tmp_path / "x.csv")
+    assert status == 0, err
+    assert out.splitlines() == ["y_0,y_1", "1234567.89,0.25", "1234567.89,-3e-09"]
+    clf = cr.Network.from_sizes([1, 2], seed=0)  # a float32 softmax: its probabilities as float32 prints them
+    clf.metadata["feature_names"] = ["x"]
+    cr.save(clf, tmp_path / "c.safetensors")
+    status, out, err = call(capsys, "predict", tmp_path / "c.safetensors", tmp_path / "x.csv")
+    p = clf.predict_proba(np.array([[0.25], [-3e-9]]))
+    assert [row.split(",")[1:] for row in out.splitlines()[1:]] == [[str(v) for v in r] for r in p]

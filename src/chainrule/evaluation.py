@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,13 @@ def model_features(
     a column taken by its position instead), else every column but the target, which must then
     be as many as the model's inputs."""
     wanted = network.metadata.get("feature_names")
+    used = set(wanted) if isinstance(wanted, list) else None
+    twice = sorted(n for n, k in Counter(header).items() if k > 1 and (used is None or n in used))
+    if twice:
+        raise ValueError(
+            f"{path} has more than one column named {', '.join(map(repr, twice[:5]))}: name each column "
+            "once, so that the model's inputs are not taken from the wrong one"
+        )
     if isinstance(wanted, list):
         missing = [name for name in wanted if name not in header]
         if missing:

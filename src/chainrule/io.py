@@ -136,6 +136,8 @@ def check_metadata(metadata: Any, network: Network) -> None:
         names = metadata["feature_names"]
         if not (isinstance(names, list) and len(names) == n_in and all(isinstance(n, str) for n in names)):
             raise ValueError(f"metadata 'feature_names' must be a list of {n_in} strings, one per input")
+        if len(set(names)) != n_in:
+            raise ValueError("metadata 'feature_names' names an input twice: give each input its own name")
     if "standardize" in metadata:
         sd = metadata["standardize"]
         if not (

@@ -86,15 +86,13 @@ def predict(
     classes = model_classes(network)
     if classes is None:
         column = str(network.metadata.get("target") or "prediction")
-        header_out = [column]
-        rows = [[f"{v:.6g}"] for v in network.predict(X)[:, 0]]
+        k = network.n_outputs
+        header_out = [column] if k == 1 else [f"{column}_{j}" for j in range(k)]
+        rows = [[str(v) for v in row] for row in network.predict(X)]  # every digit of the dtype's
     else:
-        p = _probabilities(network, X)
+        p = _probabilities(network, X).astype(network.dtype)  # printed with the dtype's digits
         header_out = ["label", *(f"p_{c}" for c in classes)]
-        rows = [
-            [str(classes[k]), *(f"{v:.6f}" for v in row)]
-            for k, row in zip(np.argmax(p, axis=1), p, strict=True)
-        ]
+        rows = [[str(classes[k]), *map(str, row)] for k, row in zip(np.argmax(p, axis=1), p, strict=True)]
     if output is None:
         csv.writer(sys.stdout, lineterminator="\n").writerows([header_out, *rows])
         return
