@@ -507,3 +507,22 @@ def test_predict_prints_every_output_with_every_digit(tmp_path, capsys):
     status, out, err = call(capsys, "predict", tmp_path / "c.safetensors", tmp_path / "x.csv")
     p = clf.predict_proba(np.array([[0.25], [-3e-9]]))
     assert [row.split(",")[1:] for row in out.splitlines()[1:]] == [[str(v) for v in r] for r in p]
+
+
+def test_a_model_of_named_columns_is_not_scored_on_other_features(tmp_path, capsys):
+    """A model of columns a, b evaluated (or explained) on xor, whose features are x1, x2, gave an
+    accuracy without a word: the names differ, so it is refused; xor's model on moons (x1, x2) is not."""
+    rng = np.random.default_rng(1)
+    rows = "\n".join(f"{a:.4f},{b:.4f},{int(a > b)}" for a, b in rng.normal(size=(80, 2)))
+    (tmp_path / "ab.csv").write_text("a,b,y\n" + rows + "\n")
+    cr.Experiment(data=str(tmp_path / "ab.csv"), hidden=(4,), epochs=2).run(tmp_path / "ab")
+    model = tmp_path / "ab" / "model.safetensors"
+    for command in (
+        ["evaluate", model, "--data", "xor"],
+        ["explain", model, "--data", "xor", "--layer", "1", "--weight", "1,1"],
+    ):
+        status, _, err = call(capsys, *command)
+        assert "the model's inputs are a, b, but xor's features are x1, x2" in one_error_line(status, err)
+    cr.Experiment(data="xor", hidden=(4,), epochs=2).run(tmp_path / "xor")
+    status, out, err = call(capsys, "evaluate", tmp_path / "xor" / "model.safetensors", "--data", "moons")
+    assert status == 0 and "test rows of moons" in out, err

@@ -114,6 +114,14 @@ def held_out(
             f"{data_name} has {ds.n_features} features but the model expects {network.n_features}: "
             "evaluate on the data it was trained on"
         )
+    wanted = meta.get("feature_names")
+    if isinstance(wanted, list) and ds.feature_names != wanted:
+        theirs = ", ".join((ds.feature_names or ["unnamed"])[:5])
+        raise ValueError(
+            f"the model's inputs are {', '.join(wanted[:5])}{', ...' if len(wanted) > 5 else ''}, but "
+            f"{data_name}'s features are {theirs}: give data with the model's columns (a CSV "
+            "file that has them, by name)"
+        )
     y = ds.y_test
     if classes is not None and ds.classes != classes:
         y = data.labels_to_indices(np.asarray(ds.classes, dtype=object)[ds.y_test], classes)
