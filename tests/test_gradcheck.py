@@ -145,3 +145,36 @@ def test_relu_kinks_are_left_out_not_reported_as_errors():
     result = cr.gradcheck(net, X, np.ones((2, 2)))
     assert result.passed()
     assert sum(p.kinks for p in result.parameters) > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"eps": -1}, r"eps must be a step in \(0, 0.1\]"),
+        ({"eps": 0}, r"eps must be a step in \(0, 0.1\]"),  # ZeroDivisionError before
+        ({"eps": float("nan")}, "eps must be a step"),
+        ({"eps": 1e10}, "eps must be a step"),
+        ({"eps": True}, "eps must be a step"),
+        ({"max_per_parameter": 0}, "max_per_parameter must be None"),
+        ({"max_per_parameter": 2.5}, "max_per_parameter must be None"),
+    ],
+)
+def test_a_check_of_nothing_is_refused_not_passed(kwargs, message):
+    """eps = −1, 10¹⁰ or NaN, or max_per_parameter = 0, made every entry a kink or none a sample:
+    nothing was compared and the check passed."""
+    net = cr.Network.from_sizes([3, 4, 2], activation="relu", seed=0)
+    X, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 0, 1, 1])
+    with pytest.raises(ValueError, match=message):
+        cr.gradcheck(net, X, y, **kwargs)
+
+
+def test_a_check_that_compared_no_entry_does_not_pass():
+    from chainrule.gradcheck import GradcheckResult, ParameterCheck
+
+    nothing = ParameterCheck(
+        "layers.0.W", (3, 4), checked=0, kinks=12, max_rel_error=0.0, max_abs_error=0.0, worst_index=(0, 0)
+    )
+    assert not GradcheckResult(0.0, "layers.0.W[0, 0]", [nothing]).passed()
+    net = cr.Network.from_sizes([3, 4, 2], activation="tanh", seed=0)
+    result = cr.gradcheck(net, np.ones((2, 3)), np.array([0, 1]))
+    assert result.checked == 3 * 4 + 4 + 4 * 2 + 2 and result.passed()

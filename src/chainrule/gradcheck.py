@@ -31,6 +31,7 @@ perturbation moves any z across a kink is left out and counted in ``kinks``.
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from chainrule.losses import Loss
 from chainrule.network import Network
 
 STEPS = (2, 1, -1, -2)  # θ_i is moved by step · ε, in this order
+MAX_EPS = 0.1  # a larger step measures a secant, not a slope (every entry a "kink")
 ROUNDING = 8 * np.finfo(np.float64).eps  # relative rounding error allowed for one value of L
 RESOLVED = 10  # a gradient scale below RESOLVED × its uncertainty cannot be judged
 F64 = np.dtype(np.float64)
@@ -87,9 +89,15 @@ class GradcheckResult:
         """Arrays whose gradient is too small for finite differences to judge."""
         return [p.name for p in self.parameters if not p.resolved]
 
+    @property
+    def checked(self) -> int:
+        """How many entries were compared (kinks, where a one-sided slope differs, are not)."""
+        return sum(p.checked for p in self.parameters)
+
     def passed(self, tol: float = 1e-6) -> bool:
-        """Every array agrees to ``tol`` of its own scale, and every array could be judged."""
-        return self.max_rel_error < tol and not self.unresolved
+        """Every array agrees to ``tol`` of its own scale, every array could be judged, and some
+        entry was compared at all (a check of nothing passes nothing)."""
+        return self.max_rel_error < tol and not self.unresolved and self.checked > 0
 
     def __str__(self) -> str:
         lines = [
@@ -130,6 +138,16 @@ def gradcheck(
     function of θ. ``max_per_parameter`` checks a random sample of that many entries per array
     (all by default). ``sample_weight`` checks the weighted loss Σ_n s_n C^n (`chainrule.losses`).
     """
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps <= MAX_EPS:
+        raise ValueError(f"eps must be a step in (0, {MAX_EPS}], e.g. 1e-3, got {eps!r}")
+    if max_per_parameter is not None and (
+        isinstance(max_per_parameter, bool)
+        or not isinstance(max_per_parameter, numbers.Integral)
+        or max_per_parameter < 1
+    ):
+        raise ValueError(
+            f"max_per_parameter must be None (every entry) or an integer ≥ 1, got {max_per_parameter!r}"
+        )
     rng = np.random.default_rng(seed)
     if isinstance(obj, Network):
         with _in_float64(obj) as net:
