@@ -123,6 +123,9 @@ def test_bad_clip_norm(clip_norm):
         ({"lr": float("inf")}, ValueError, "learning rate must be a positive number"),
         ({"validation_data": (np.zeros((2, 5)), [0, 1])}, ValueError, "X has 5 features"),
         ({"validation_data": (np.zeros((2, 3)), [0, 1, 1])}, ValueError, "X has 2 rows but y has 3"),
+        ({"lr": 1e-320}, ValueError, r"lr=1e-320 is 0 in float32, the network's dtype: nothing would train"),
+        ({"checkpoint": ""}, ValueError, "checkpoint='' names no directory"),  # wrote into the cwd before
+        ({"checkpoint": 5}, TypeError, "checkpoint must be a run directory's path, got 5"),
     ],
 )
 def test_more_bad_fit_arguments(kwargs, error, message):

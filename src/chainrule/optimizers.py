@@ -39,6 +39,11 @@ class Optimizer:
         """Attach to a network's flat arrays (keeping the state if it is the same network)."""
         if self._params is network.flat_params:
             return
+        if self.lr > 0 and network.dtype.type(self.lr) == 0:
+            raise ValueError(
+                f"lr={self.lr!r} is 0 in {network.dtype.name}, the network's dtype: nothing would train; "
+                f"give an lr ≥ {np.finfo(network.dtype).smallest_subnormal:.0e}"
+            )
         self._params, self._grads = network.flat_params, network.flat_grads
         self._scratch = np.empty_like(self._params)
         self._decay = np.zeros_like(self._params)  # λ where a weight is, 0 where a bias is

@@ -179,6 +179,10 @@ def _fit(
         raise ValueError("clip_norm needs check_gradients=True: clipping is done by the gradient check")
     if (sample_weight is not None or penalty is not None) and not world.row_weights:
         raise ValueError(f"sample_weight and penalty are not supported by {world!r}: train on one process")
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(f"checkpoint must be a run directory's path, got {checkpoint!r}")
+    if checkpoint is not None and not os.fspath(checkpoint):  # "" would be the working directory
+        raise ValueError("checkpoint='' names no directory: give the run directory's path")
     if checkpoint is None and (checkpoint_every is not None or resume):
         raise ValueError("checkpoint_every and resume need checkpoint=RUN_DIR, the run's directory")
     every = parse_interval(checkpoint_every)
