@@ -242,6 +242,7 @@ def test_resume_checks_run_json_and_the_number_of_processes(tmp_path):
         ({"lr": float("nan")}, r"lr must lie in \(0, ∞\)"),
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, momentum, nesterov, adam"),
         ({"val_fraction": 1.0}, r"val_fraction must lie in \[0, 1\)"),
+        ({"early_stopping": 3, "val_fraction": 0}, "val_fraction=0 holds no validation rows"),
     ],
 )
 def test_an_experiment_checks_every_setting_when_it_is_made(settings, message):

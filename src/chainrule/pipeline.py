@@ -158,6 +158,11 @@ class Experiment:
         real("weight_decay", 0, math.inf)
         if self.lr is not None:
             real("lr", 0, math.inf, low_open=True)
+        if self.early_stopping is not None and self.val_fraction == 0:
+            raise ValueError(
+                "early_stopping= stops when the validation loss stops improving, and val_fraction=0 "
+                "holds no validation rows: give val_fraction=0.1 (or another fraction > 0)"
+            )
 
     # ------------------------------------------------------------------- stored settings
     def to_dict(self) -> dict[str, Any]:
