@@ -527,3 +527,19 @@ def test_a_model_of_named_columns_is_not_scored_on_other_features(tmp_path, caps
     cr.Experiment(data="xor", hidden=(4,), epochs=2).run(tmp_path / "xor")
     status, out, err = call(capsys, "evaluate", tmp_path / "xor" / "model.safetensors", "--data", "moons")
     assert status == 0 and "test rows of moons" in out, err
+
+
+def test_predict_and_export_never_replace_a_pipe(tmp_path, capsys):
+    """--force renamed the predictions over a FIFO (and a device: /dev/full, as root): refused in
+    one line, the FIFO still a FIFO."""
+    cr.Experiment(data="xor", hidden=(3,), epochs=1).run(tmp_path / "r")
+    model = tmp_path / "r" / "model.safetensors"
+    np.save(tmp_path / "x.npy", np.zeros((2, 2)))
+    os.mkfifo(tmp_path / "out")
+    for command in (
+        ["predict", model, tmp_path / "x.npy", "--output", tmp_path / "out", "--force"],
+        ["export", model, "--onnx", tmp_path / "out", "--force"],
+    ):
+        status, _, err = call(capsys, *command)
+        assert "out is not a regular file (a device, a pipe or a socket)" in one_error_line(status, err)
+    assert (tmp_path / "out").is_fifo()

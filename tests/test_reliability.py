@@ -126,6 +126,7 @@ def test_bad_clip_norm(clip_norm):
         ({"lr": 1e-320}, ValueError, r"lr=1e-320 is 0 in float32, the network's dtype: nothing would train"),
         ({"checkpoint": ""}, ValueError, "checkpoint='' names no directory"),  # wrote into the cwd before
         ({"checkpoint": 5}, TypeError, "checkpoint must be a run directory's path, got 5"),
+        ({"resume": "no"}, TypeError, "resume must be True or False, got 'no'"),
     ],
 )
 def test_more_bad_fit_arguments(kwargs, error, message):
@@ -429,3 +430,57 @@ def test_a_masked_entry_is_refused_not_silently_used():
     fitted = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(X, Y)
     with pytest.raises(ValueError, match=r"X\.filled\(value\)\) or drop their rows"):
         fitted.predict(Xm)
+
+
+# ------------------------------------------------------------------------------- what a write replaces
+def test_a_write_replaces_only_a_regular_file_and_keeps_its_mode(tmp_path):
+    """--force renamed a regular file over a FIFO, a device or a symlink, and gave an overwritten
+    file mode 0644; overwrite="no" overwrote. Now: a link is followed (the link stays), anything
+    but a regular file is refused, a replaced file keeps its permission bits."""
+    from chainrule.safefile import atomic_write
+
+    os.mkfifo(tmp_path / "fifo")
+    for target in (tmp_path / "fifo", Path("/dev/null")):
+        with pytest.raises(FileExistsError, match="is not a regular file"):
+            atomic_write(target, b"x", overwrite=True)
+    assert (tmp_path / "fifo").is_fifo()
+    (tmp_path / "real.csv").write_text("old")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    with pytest.raises(FileExistsError, match=r"real\.csv exists"):
+        atomic_write(tmp_path / "link.csv", b"new")
+    atomic_write(tmp_path / "link.csv", b"new", overwrite=True)
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_bytes() == b"new"
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "made.csv")
+    atomic_write(tmp_path / "dangling.csv", b"made")
+    assert (tmp_path / "dangling.csv").is_symlink() and (tmp_path / "made.csv").read_bytes() == b"made"
+    (tmp_path / "private.csv").write_text("secret")
+    os.chmod(tmp_path / "private.csv", 0o600)
+    atomic_write(tmp_path / "private.csv", b"still secret", overwrite=True)
+    assert (tmp_path / "private.csv").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(TypeError, match="overwrite must be True or False, got 'no'"):
+        atomic_write(tmp_path / "private.csv", b"lost", overwrite="no")
+    with pytest.raises(TypeError, match="overwrite must be True or False"):
+        cr.save(cr.Network.from_sizes([2, 2]), tmp_path / "private.csv", overwrite="no")
+    assert (tmp_path / "private.csv").read_bytes() == b"still secret"
+
+
+def test_concurrent_writers_of_one_file_do_not_break_each_other(tmp_path):
+    """Each writer removed the others' live temporary files as torn (3 of 18 failed with "No such
+    file or directory"); a live one is locked now, and a torn one (no lock) is still removed."""
+    script = (
+        "import sys; from chainrule.safefile import atomic_write\n"
+        "for k in range(40): atomic_write(sys.argv[1], sys.argv[2].encode() * 50000, overwrite=True)\n"
+    )
+    target = tmp_path / "race.csv"
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script, str(target), str(k)], stderr=subprocess.PIPE)
+        for k in range(4)
+    ]
+    errors = [p.communicate()[1].decode() for p in runs]
+    assert [p.returncode for p in runs] == [0] * 4, errors
+    assert target.read_bytes() in {str(k).encode() * 50000 for k in range(4)}
+    (tmp_path / ".race.csv.0123456789ab.tmp").write_bytes(b"torn")
+    from chainrule.safefile import atomic_write
+
+    atomic_write(target, b"last", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.csv"]

@@ -15,6 +15,7 @@ carries a checksum (SHA-256 of its metadata and tensors) must match it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -22,6 +23,7 @@ import math
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,11 @@ import numpy as np
 
 from chainrule.base import Array
 from chainrule.network import Network
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; every temporary file is taken for a torn one
+    fcntl = None  # type: ignore[assignment]
 
 MAX_HEADER = 32 * 2**20  # bytes of JSON header: room for long class and feature name lists
 MAX_LAYERS = 10_000  # layers in a network description
@@ -43,16 +50,51 @@ class ModelFileError(ValueError):
     """The file is not one this version of chainrule wrote and can read."""
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` all or nothing: temporary file, fsync, rename, fsync directory."""
+def writable(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """The regular file a write to ``path`` lands in, checked before anything is written: a
+    symlink's target (the bytes go where the link points, as a shell's ``>`` sends them, and the
+    link stays), an existing file only with ``overwrite=True``, never a directory, a device, a
+    pipe or a socket, which a rename would replace with a regular file."""
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     path = Path(path)
-    if path.is_dir():
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # a dangling link: the file it names, made
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"directory {path.parent} does not exist: create it first") from None
+        return path
+    if stat.S_ISDIR(mode):
         raise IsADirectoryError(f"{path} is a directory: give a file name")
-    if path.exists() and not overwrite:
+    if not stat.S_ISREG(mode):
+        raise FileExistsError(
+            f"{path} is not a regular file (a device, a pipe or a socket): give a file's path"
+        )
+    if not overwrite:
         raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or choose another path")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory {path.parent} does not exist: create it first")
+    return path
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` (`writable`) all or nothing: temporary file, fsync, rename, fsync
+    directory. A replaced file keeps its permission bits (and, where allowed, its owner)."""
+    path = writable(path, overwrite)
+    old = path.stat() if path.exists() else None
     remove_torn(path)  # what a writer killed before left beside it
+    for attempt in range(3):
+        try:
+            _write_and_rename(path, data, old)
+            break
+        except FileNotFoundError:  # a concurrent writer's `remove_torn` took the temporary file
+            if attempt == 2:  # in the instant between its creation and its lock: write it again
+                raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def _write_and_rename(path: Path, data: bytes, old: os.stat_result | None) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:  # created as open() would create it (mode 0o666 less the umask), and only by us
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -62,13 +104,16 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         ) from None
     try:
         try:
+            _hold(fd)  # a live write: a concurrent writer's `remove_torn` leaves it alone
+            if old is not None:
+                _keep_mode(fd, old)
             view = memoryview(data)
             while view:  # os.write may write less than asked
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
+            os.replace(tmp, path)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno in _NO_ROOM:
@@ -77,22 +122,45 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
                 f"could not write {path} ({e.strerror}); nothing was changed: make room, or write elsewhere",
             ) from None
         raise
-    _fsync_directory(path.parent)
-    return path
 
 
 def remove_torn(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files that `atomic_write` calls to ``path`` left when killed in the
-    middle (``.NAME.<12 hex digits>.tmp`` beside it); returns them."""
+    middle (``.NAME.<12 hex digits>.tmp`` beside it that no live writer locks); returns them."""
     path = Path(path)
-    torn = [
-        p
-        for p in path.parent.glob(f".{path.name}.*.tmp")
-        if _TEMPORARY.fullmatch(p.name[len(path.name) + 2 :])
-    ]
-    for p in torn:
-        p.unlink(missing_ok=True)
+    torn = []
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        if _TEMPORARY.fullmatch(p.name[len(path.name) + 2 :]) and _abandoned(p):
+            p.unlink(missing_ok=True)
+            torn.append(p)
     return torn
+
+
+def _hold(fd: int) -> None:
+    """An exclusive lock on the temporary file, released by the kernel when its writer ends."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a `remove_torn` that holds it for an instant
+
+
+def _abandoned(p: Path) -> bool:
+    """Whether ``p`` is a temporary file no live writer holds."""
+    if fcntl is None:
+        return True
+    try:
+        with open(p, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released on close
+        return True
+    except OSError:  # locked (BlockingIOError), gone, or not ours to open: left alone
+        return False
+
+
+def _keep_mode(fd: int, old: os.stat_result) -> None:
+    """The permission bits (and, where allowed, the owner) of the file being replaced."""
+    if os.name == "nt":
+        return
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+    with contextlib.suppress(PermissionError):
+        os.fchown(fd, old.st_uid, old.st_gid)
 
 
 _TEMPORARY = re.compile(r"[0-9a-f]{12}\.tmp")

@@ -179,6 +179,8 @@ def _fit(
         raise ValueError("clip_norm needs check_gradients=True: clipping is done by the gradient check")
     if (sample_weight is not None or penalty is not None) and not world.row_weights:
         raise ValueError(f"sample_weight and penalty are not supported by {world!r}: train on one process")
+    if not isinstance(resume, bool):  # resume="no" is true
+        raise TypeError(f"resume must be True or False, got {resume!r}")
     if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
         raise TypeError(f"checkpoint must be a run directory's path, got {checkpoint!r}")
     if checkpoint is not None and not os.fspath(checkpoint):  # "" would be the working directory

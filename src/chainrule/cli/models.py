@@ -34,7 +34,7 @@ from chainrule.cli.app import (
 from chainrule.datafiles import check_file
 from chainrule.evaluation import held_out, model_classes, model_features, score
 from chainrule.explain import EXAMPLES
-from chainrule.safefile import atomic_write
+from chainrule.safefile import atomic_write, writable
 from chainrule.world import Local
 
 
@@ -81,6 +81,8 @@ def predict(
         raise CLIError(f"--output {output} is a folder: give a file name, e.g. {output / 'predictions.csv'}")
     if output is not None and output.exists() and not force:
         raise CLIError(f"{output} exists: pass --force to overwrite it, or choose another --output")
+    if output is not None:
+        writable(output, force)  # not a device, a pipe or a socket, which --force would replace
     X = _read_rows(network, input)
     X = datasets.standardize(X, network.metadata)
     classes = model_classes(network)
@@ -212,6 +214,7 @@ def export(
         raise CLIError(f"--onnx {onnx} is a folder: give a file name, e.g. {onnx / 'model.onnx'}")
     if onnx.exists() and not force:
         raise CLIError(f"{onnx} exists: pass --force to overwrite it, or choose another --onnx")
+    writable(onnx, force)  # not a device, a pipe or a socket, which --force would replace
     try:
         from chainrule import onnx as onnx_export
 
@@ -222,4 +225,5 @@ def export(
         raise CLIError(
             f"ONNX export needs the onnx package ({e.name} is missing): pip install 'chainrule[onnx]'"
         ) from None
-    console.print(f"wrote {onnx}: input 'input' (float32, N×{network.n_features})", markup=False)
+    dtype = "float64" if network.metadata.get("standardize") else "float32"  # as chainrule.onnx
+    console.print(f"wrote {onnx}: input 'input' ({dtype}, N×{network.n_features})", markup=False)
