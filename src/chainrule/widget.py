@@ -160,12 +160,17 @@ class NetworkView(anywidget.AnyWidget):
         return self
 
     def _draw_maps(self) -> None:
-        """Each neuron's a over the input plane (2 inputs): around the rows X, else [−2, 2]²."""
+        """Each neuron's a over the input plane (2 inputs): around the rows X, else [−2, 2]² (around
+        their mean where the rows do not span a plane)."""
         net = self.network
         if net.n_features != 2:
             self.grid, self.maps = 0, ""
             return
-        points = self.X if self.X is not None and len(self.X) else np.array([[-2.0, -2.0], [2.0, 2.0]])
+        points = np.array([[-2.0, -2.0], [2.0, 2.0]])
+        if self.X is not None and np.ptp(self.X, axis=0).min() > 1e-6:
+            points = self.X
+        elif self.X is not None:  # one row (or one line of rows): a square of side 4 around them
+            points = self.X.mean(axis=0) + points
         grid = net.check_X(plane(points, GRID)[1])
         with np.errstate(over="ignore", invalid="ignore"):
             out = net.forward(grid)
