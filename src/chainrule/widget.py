@@ -46,7 +46,8 @@ def front_end() -> tuple[str, str]:
     """The view's ES module (diagram.js, then widget.js without its import of diagram.js: one
     module, as anywidget loads it) and its CSS (diagram.css, then widget.css)."""
     glue = (STATIC / "widget.js").read_text()
-    assert IMPORT.search(glue), "widget.js imports diagram.js"
+    if not IMPORT.search(glue):
+        raise RuntimeError("chainrule's widget.js no longer imports diagram.js as front_end expects")
     esm = (STATIC / "diagram.js").read_text() + "\n" + IMPORT.sub("", glue)
     css = (STATIC / "diagram.css").read_text() + "\n" + (STATIC / "widget.css").read_text()
     return esm, css
