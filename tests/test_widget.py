@@ -86,6 +86,10 @@ def test_the_synced_state_holds_the_librarys_numbers(problem):
     assert view.cost == pytest.approx(e.cost, abs=1e-12)
     assert view.neurons[1][2]["terms"][0]["w"] == pytest.approx(float(net.levels[2].W[2, 0]))
     json.dumps({k: v for k, v in view.get_state().items() if k != "layout"}, allow_nan=False)
+    bundle = view._repr_mimebundle_()[0]  # what a notebook stores: the view, and text for a static page
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    text = f"NetworkView of a 2-4-3-3 network (cross entropy, example 5 of 60, C = {view.cost:.6g})"
+    assert bundle["text/plain"].startswith(text)
 
 
 def test_a_new_example_and_more_training_redraw(problem):

@@ -123,6 +123,13 @@ class NetworkView(anywidget.AnyWidget):
         super().__init__()
         self.update(example)
 
+    def __repr__(self) -> str:
+        """The text a page without a widget front end shows (a notebook read on a static site)."""
+        sizes = "-".join(str(level["n"]) for level in self.levels)
+        where = f", example {self.example} of {self.n_examples}" if self.n_examples else ""
+        cost = "" if self.cost is None else f", C = {self.cost:.6g}"
+        return f"NetworkView of a {sizes} network ({self.loss}{where}{cost}): drawn where widgets run"
+
     @traitlets.validate("example")
     def _valid_example(self, proposal: dict[str, Any]) -> int:
         n, count = proposal["value"], 0 if self.X is None else len(self.X)
