@@ -139,6 +139,8 @@ def test_without_targets_or_rows_and_without_a_plane():
     assert "targets y" in view.message
     bare = show(net)
     assert bare.passes == [] and bare.n_examples == 0 and "rows X" in bare.message
+    with pytest.raises(traitlets.TraitError, match="example 1 does not exist: give show"):
+        bare.example = 1
 
 
 def test_chainrule_imports_without_anywidget():

@@ -133,9 +133,9 @@ class NetworkView(anywidget.AnyWidget):
     @traitlets.validate("example")
     def _valid_example(self, proposal: dict[str, Any]) -> int:
         n, count = proposal["value"], 0 if self.X is None else len(self.X)
-        if count == 0 and n == 0:
-            return n
-        if not 0 <= n < count:
+        if count == 0 and n != 0:
+            raise traitlets.TraitError(f"example {n} does not exist: give show() the rows X")
+        if count and not 0 <= n < count:
             raise traitlets.TraitError(f"example {n} does not exist: choose 0..{count - 1}")
         return n
 
