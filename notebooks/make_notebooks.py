@@ -68,6 +68,23 @@ for level in net.levels:
     ),
     ("md", "The same derivation, printed by `chainrule explain --example notes`:"),
     ("code", "print(cr.explain(net, x, y, level=1, weight=(0, 0)))"),
+    (
+        "md",
+        """## The same network, drawn: `cr.show`
+
+In Jupyter, `cr.show(net, x, y)` draws the network with the playground's drawing code: each neuron
+a small map of its a over the input plane, each edge a weight (blue positive, orange negative, its
+width |w|), and beside every neuron its a and δ for the example. Click a neuron for z, a, σ'(z) and
+δ; click a weight for a, δ and ∂C/∂w = a · δ, with the chain of δ from the output layer back. (It
+needs the `widget` extra, `pip install 'chainrule[widget]'`; a page without a kernel shows only the
+line below.)""",
+    ),
+    ("code", "view = cr.show(net, x, y)\nview"),
+    (
+        "code",
+        """# the numbers it draws are the library's: ∂C/∂w of w_1,1^(1) = a · δ, as explain printed it
+print(view.passes[0]["a"][0], "×", view.passes[1]["delta"][0], "=", view.gradients[0]["dW"][0][0])""",
+    ),
     ("md", "## Finite differences agree, and one gradient-descent step θ ← θ − η ∇L lowers C"),
     (
         "code",
@@ -189,6 +206,22 @@ for act in ["sigmoid", "tanh", "relu"]:
     plt.semilogy(range(1, len(sizes) + 1), sizes, "o-", label=act)
 plt.xlabel("layer l (1 = first, 11 = output)"); plt.ylabel("mean |δ^(l)|"); plt.legend()
 plt.title("10 hidden layers: |δ| from the output back")""",
+    ),
+    (
+        "md",
+        """Drawn with `cr.show` (a network of 6 sigmoid layers, the largest depth it draws, after some
+training): read the δ beside the neurons from the output back to layer 1, and the ×σ' amplifier,
+at most 1/4, that shrinks it at every layer. Move the slider to another example; click a weight
+for its ∂C/∂w = a · δ.""",
+    ),
+    (
+        "code",
+        """deep = cr.Network.from_sizes([2] + [8] * 6 + [2], "sigmoid", seed=0)
+cr.fit(deep, X, y, epochs=20, batch_size=32, optimizer="adam", lr=0.01)
+view = cr.show(deep, X, y, example=0)
+print("mean |δ| of each layer, for this example:",
+      [f"{np.abs(p['delta']).mean():.1e}" for p in view.passes[1:]])
+view""",
     ),
     ("md", "The training curves that follow: the sigmoid network hardly moves."),
     (

@@ -63,6 +63,8 @@ LAYER = {
         3,
     ),
     "distributed": 3,
+    "diagram": 3,  # what the playground page and the notebook widget draw
+    "widget": 3,
 }
 THIRD_PARTY = {
     0: {"numpy"},

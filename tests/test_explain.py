@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.explain import explain
+from chainrule.explain import explain, neurons
 from tests.conftest import LOSS_OUTPUTS, targets
 from tests.test_seeds_worked_example import A1, D1, D2, DW1, DW2, C, network  # noqa: F401
 
@@ -65,6 +65,23 @@ def test_the_chain_is_consistent_from_the_output_down(loss, output, k):
         elif loss != "squared_error":
             assert n.dC_da is None
             np.testing.assert_allclose(n.delta, n.a - n.y, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize(("loss", "output", "k"), LOSS_OUTPUTS[:4])
+def test_neurons_gives_every_neurons_delta_as_explains_chains_do(loss, output, k):
+    """`neurons`: how δ of every neuron of every layer was built, the same as explain's chains."""
+    rng = np.random.default_rng(6)
+    net = _net(loss, output, k, ["tanh", "sigmoid"], seed=4)
+    X, y = rng.normal(size=(3, 4)), targets(loss, k, 3, rng)
+    every = neurons(net, X, y, sample=2)
+    assert [len(lv) for lv in every] == [5, 3, k] and [lv[0].level for lv in every] == [1, 2, 3]
+    single = net.astype("float64")
+    single.loss_and_grad(X[2:3], y[2:3], training=False)
+    for level, lv in enumerate(every, start=1):
+        assert [n.delta for n in lv] == pytest.approx(single.levels[level - 1].delta[0].tolist(), abs=1e-14)
+        for j in (0, len(lv) - 1):
+            assert lv[j] == explain(net, X, y, level=level, weight=(0, j), sample=2).chain[0][0]
+    assert every[-1] == explain(net, X, y, level=1, weight=(0, 0), sample=2).chain[-1]
 
 
 def test_the_seeds_worked_example(network):  # noqa: F811

@@ -6,7 +6,8 @@
 
 The modules follow the lecture notes: `layers` (z = a_prev W + b, a = σ(z)), `losses` (C and
 δ^(O)), `network` (forward pass, backward pass), `optimizers` (θ ← θ − η∇L), `gradcheck`, `explain`
-(the chain rule of one weight, with the numbers).
+(the chain rule of one weight, with the numbers); ``chainrule.show(net, X, y)`` draws a network in a
+notebook (the ``widget`` extra).
 """
 
 from chainrule.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
@@ -26,6 +27,17 @@ from chainrule.training import Callback, EarlyStopping, History, fit
 from chainrule.world import Local, MPIWorld, World
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``show`` and ``NetworkView`` (chainrule.widget, the network view in Jupyter) are imported
+    when first asked for: they need anywidget, an optional extra (pip install 'chainrule[widget]')."""
+    if name in ("show", "NetworkView"):
+        from chainrule.widget import NetworkView, show
+
+        return {"show": show, "NetworkView": NetworkView}[name]
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
 
 __all__ = [
     "SGD",

@@ -214,11 +214,7 @@ def explain(
     dense = network.levels[level - 1].dense
     i = _index(weight[0], dense.n_in, f"weight i (an input of layer {level})")
     j = _index(weight[1], dense.n_out, f"weight j (a neuron of layer {level})")
-    net = network.astype("float64")
-    X = net.check_X(X)
-    Y = net.check_y(y, len(X))
-    k = _index(sample, len(X), "sample")
-    x, target = X[k : k + 1], Y[k : k + 1]
+    net, x, target, k = _one_example(network, X, y, sample)
 
     def cost() -> float:  # C of this one example (mean and sum agree on one row)
         net._forward(x)
@@ -258,6 +254,32 @@ def explain(
         loss=net.loss.name.replace("_", " "),
         chain=tuple(chain),
     )
+
+
+def _one_example(
+    network: Network, X: Any, y: Any, sample: int
+) -> tuple[Network, np.ndarray, np.ndarray, int]:
+    """A float64 copy of the network (no dropout), and row ``sample`` of (X, y) checked against it."""
+    net = network.astype("float64")
+    X = net.check_X(X)
+    Y = net.check_y(y, len(X))
+    k = _index(sample, len(X), "sample")
+    return net, X[k : k + 1], Y[k : k + 1], k
+
+
+def neurons(network: Network, X: Any, y: Any, sample: int = 0) -> tuple[tuple[NeuronDelta, ...], ...]:
+    """How δ = ∂C/∂z of every neuron was built for row ``sample`` of (X, y), layer 1 first: δ^(O)
+    from the loss (∂C/∂a ⊙ σ'(z), or a − y where fused), and below it δ_j = σ'(z_j) · Σ_k w_jk δ_k
+    with its terms. The same numbers as the chains of `explain`; the network is not changed."""
+    net, x, target, _ = _one_example(network, X, y, sample)
+    net._forward(x)
+    net._backward(target)
+    levels = net.levels
+    hidden = [
+        tuple(_hidden_neuron(levels[lv], levels[lv + 1], j) for j in range(levels[lv].dense.n_out))
+        for lv in range(len(levels) - 1)
+    ]
+    return (*hidden, _output_level(net, target))
 
 
 def _hidden_neuron(level: Level, above: Level, j: int) -> NeuronDelta:

@@ -18,7 +18,6 @@ a half-updated network.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import secrets
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.batches import Batches
+from chainrule.diagram import GRID, example_passes, floats, heat_maps, plane
 from chainrule.explain import explain
 from chainrule.heads import head
 from chainrule.io import save
@@ -41,14 +41,7 @@ from chainrule.playground.data import Table, make_data
 from chainrule.playground.settings import Settings
 
 Array = np.ndarray
-GRID = 32  # heat maps: GRID × GRID points over the input plane
 HISTORY = 400  # loss-curve points kept; every other one is dropped when full
-
-
-def floats(a: Array) -> list[Any]:
-    """Nested lists of floats, with None where a value is NaN or infinite (JSON has neither)."""
-    a = np.asarray(a, dtype=float)
-    return np.where(np.isfinite(a), a, None).tolist()
 
 
 SEED_NOTE = re.compile(r", seeds? \d{3}(?:[–-]\d{3})?| \(seeds? \d{3}(?:[–-]\d{3})?\)")
@@ -73,13 +66,6 @@ def plain_rules(value: Any) -> Any:
 
 def number(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
-
-
-def encode(values: Array, lo: float, hi: float) -> Array:
-    """Heat-map bytes: ``values`` (points, neurons) mapped from [lo, hi] to 0..255, neuron-major."""
-    with np.errstate(invalid="ignore"):
-        t = np.nan_to_num((values.T - lo) / (hi - lo), nan=0.5)
-    return np.round(np.clip(t, 0, 1) * 255).astype(np.uint8)
 
 
 class Session:
@@ -122,16 +108,7 @@ class Session:
             network.check_y(data.y_train, len(X_train)),
             network.check_y(data.y_test, len(X_test)),
         )
-        lo, hi = (
-            np.vstack([data.P_train, data.P_test]).min(axis=0),
-            np.vstack([data.P_train, data.P_test]).max(axis=0),
-        )
-        pad = 0.1 * np.maximum(hi - lo, 1e-9)
-        lo, hi = lo - pad, hi + pad
-        centres = (np.arange(GRID) + 0.5) / GRID
-        x1 = lo[0] + centres * (hi[0] - lo[0])
-        x2 = hi[1] - centres * (hi[1] - lo[1])  # row 0 is the top of the picture
-        plane = np.column_stack([np.tile(x1, GRID), np.repeat(x2, GRID)])
+        extent, points = plane(np.vstack([data.P_train, data.P_test]), GRID)
         with self.lock:
             self.settings, self.table, self.data, self.network, self.optimizer = (
                 settings,
@@ -146,8 +123,8 @@ class Session:
             self.steps = 0
             self.history: dict[str, list[float | None]] = {"step": [], "train": [], "test": []}
             self.running, self.error = False, None
-            self.extent = [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
-            self.grid = network.check_X(data.standardizer(plane))
+            self.extent = extent
+            self.grid = network.check_X(data.standardizer(points))
             x_range = (float(self.grid.min()), float(self.grid.max()))
             if data.task == "classification":
                 out_range = (0.0, 1.0)
@@ -255,10 +232,6 @@ class Session:
 
     def _frame(self) -> dict[str, Any]:
         net = self.network
-        with np.errstate(over="ignore", invalid="ignore"):
-            net.forward(self.grid)
-            maps = [encode(self.grid, *self.ranges[0])]
-            maps += [encode(lv.a, *r) for lv, r in zip(net.levels, self.ranges[1:], strict=True)]
         return {
             "step": self.steps,
             "epoch": self.steps * self.batches.size / len(self.X_train),
@@ -268,7 +241,7 @@ class Session:
             "test": self._evaluate(self.X_test, self.y_test),
             "history": self.history,
             "weights": [{"W": floats(lv.W), "b": floats(lv.b)} for lv in net.levels],
-            "maps": base64.b64encode(np.concatenate([m.ravel() for m in maps]).tobytes()).decode(),
+            "maps": heat_maps(net, self.grid, self.ranges),
         }
 
     # ------------------------------------------------------------------------------ one step, shown
@@ -279,22 +252,7 @@ class Session:
 
     def passes(self, sample: int) -> list[dict[str, Any]]:
         """z, a, σ'(z) and δ of every neuron for one training example (float64, no dropout)."""
-        net = self.network.astype("float64")
-        n = self._sample(sample)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            net.forward(self.X_train[n : n + 1])
-            net.backward(self.y_train[n : n + 1])
-        layers = [{"a": floats(net.levels[0].a_prev[0])}]  # a^(0) = x
-        layers += [
-            {
-                "z": floats(lv.z[0]),
-                "a": floats(lv.a[0]),
-                "sigma_prime": floats(lv.sigma_prime()[0]),
-                "delta": floats(lv.delta[0]),
-            }
-            for lv in net.levels
-        ]
-        return layers
+        return example_passes(self.network, self.X_train, self.y_train, self._sample(sample))[0]
 
     def step(self, sample: int) -> dict[str, Any]:
         """One iteration: the example's forward and backward pass at the current weights, then the

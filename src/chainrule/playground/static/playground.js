@@ -3,20 +3,20 @@
 //   the network diagram (neurons as heat maps of a over the input plane, edges as weights),
 //   the output (decision boundary or regression surface, training and test points),
 //   the loss curves, the three phases of Step, and the inspector (chainrule.explain's numbers).
-"use strict";
+import {
+  MID, NEG, PALETTE, POS, SVG, buildDiagram as drawDiagram, drawMap, drawMaps, drawWeights, element, fmt,
+  markSelection as markDiagram, mix, neuronPanel, short, showValues, weightPanel,
+} from "./diagram.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const SVG = "http://www.w3.org/2000/svg";
 const FIELDS = ["data", "classes", "samples", "noise", "test_fraction", "seed", "hidden", "activation",
   "loss", "dropout", "optimizer", "lr", "batch_size", "l2"];
 const TEXT_FIELDS = new Set(["data", "loss", "optimizer"]);
 const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "identity"];
 const MULTICLASS = new Set(["spiral", "gaussians"]);
-const NEG = [245, 147, 34], MID = [232, 234, 235], POS = [8, 119, 189];
 const CLASS_COLOURS = [NEG, POS, [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
   [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
 const PHASE_MS = 450;  // each stage of a played walk
-const NEURON = 44, ROW = 60, COLUMN = 150, TOP = 26;  // diagram layout, px
 
 const state = {
   id: null, structure: null, frame: null, sample: 0, running: false, busy: false,
@@ -60,30 +60,12 @@ async function api(method, path, body, raw = false) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const fmt = (v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(6));
-const short = (v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(3));
-
-function element(tag, attributes = {}, text = null, ns = null) {
-  const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
-  for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, v);
-  if (text !== null) el.textContent = text;
-  return el;
-}
-
 function showMessage(text) {
   $("#message-text").textContent = text;
   $("#message").hidden = false;
 }
 
 function hideMessage() { $("#message").hidden = true; }
-
-function mix(a, b, t) { return [0, 1, 2].map((i) => a[i] + (b[i] - a[i]) * t); }
-
-// 256 colours from orange (0) through grey-white (128) to blue (255)
-const PALETTE = Array.from({ length: 256 }, (_, v) => {
-  const t = v / 255;
-  return t < 0.5 ? mix(NEG, MID, t * 2) : mix(MID, POS, (t - 0.5) * 2);
-});
 
 // ---------------------------------------------------------------------------------------- settings
 function toNumber(text) {
@@ -306,112 +288,22 @@ async function upload(file) {
 }
 
 // ---------------------------------------------------------------------------------------- the diagram
-// The diagram fits its panel: columns narrow down to MIN_COLUMN, then the whole drawing scales
-// down (never a horizontal scroll bar), on a phone too.
-const MIN_COLUMN = 112, LABELS = 64;
 const IDLE_TEXT = "Step runs one iteration and walks it: forward, layer by layer; backward, layer by layer; "
   + "update. Use next / back or the → / ← keys.";
 
-function layout() {
-  const levels = state.structure.levels;
-  const panel = $("#diagram-box");
-  const room = Math.max(200, panel.clientWidth - 4);
-  const spans = levels.length - 1;
-  const column = Math.max(MIN_COLUMN, Math.min(COLUMN, (room - 40 - NEURON - LABELS) / spans));
-  const width = 40 + spans * column + NEURON + LABELS;
-  const row = state.structure.levels.some((lv) => lv.n > 6) ? 52 : ROW;  // tall layers: a little tighter
-  const height = TOP + Math.max(...levels.map((lv) => lv.n)) * row;
-  const tall = panel.clientHeight > 60 && getComputedStyle(panel).overflowY !== "visible";
-  const scale = Math.min(1, room / width, tall ? (panel.clientHeight - 4) / height : 1);
-  return { column, row, width, height, scale };
-}
-
-function position(level, j) {
-  const levels = state.structure.levels;
-  const tallest = Math.max(...levels.map((lv) => lv.n));
-  const row = state.layout.row;
-  const offset = ((tallest - levels[level].n) * row) / 2;
-  return { x: 40 + level * state.layout.column, y: TOP + offset + j * row };
-}
-
+// The diagram: chainrule/playground/static/diagram.js draws it, shared with the notebook widget.
 function buildDiagram() {
-  const levels = state.structure.levels;
-  const diagram = $("#diagram");
-  diagram.replaceChildren();
-  state.layout = layout();
-  const { width, height, scale } = state.layout;
-  diagram.style.width = `${width}px`;
-  diagram.style.height = `${height}px`;
-  diagram.style.transform = scale < 1 ? `scale(${scale})` : "";
-  diagram.parentElement.style.height = `${Math.ceil(height * scale) + 4}px`;
-  diagram.dataset.scale = scale.toFixed(3);
-  const svg = element("svg", { width: String(width), height: String(height) }, null, SVG);
-  diagram.append(svg);
-  state.edges = [];
-  for (let l = 1; l < levels.length; l++) {
-    state.edges[l] = [];
-    for (let i = 0; i < levels[l - 1].n; i++) {
-      state.edges[l][i] = [];
-      for (let j = 0; j < levels[l].n; j++) {
-        const a = position(l - 1, i), b = position(l, j);
-        const x1 = a.x + NEURON, y1 = a.y + NEURON / 2, x2 = b.x, y2 = b.y + NEURON / 2;
-        const d = `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
-        const edge = element("path", { d, class: "edge" }, null, SVG);
-        const hit = element("path", { d, class: "edge-hit", "data-level": l, "data-i": i, "data-j": j }, null, SVG);
-        hit.append(element("title", {}, `w = W^(${l})[${i}, ${j}]`, SVG));
-        hit.addEventListener("click", () => select({ kind: "weight", level: l, i, j }));
-        svg.append(edge, hit);
-        state.edges[l][i][j] = edge;
-      }
-    }
-  }
-  state.neurons = levels.map((lv, l) => {
-    const title = l === 0 ? "input" : l === levels.length - 1 ? `output · ${lv.activation}` : `layer ${l} · ${lv.activation}`;
-    const header = element("div", { class: "column-title" }, title);
-    header.style.left = `${position(l, 0).x - 30}px`;
-    header.style.width = `${NEURON + 60}px`;
-    diagram.append(header);
-    return Array.from({ length: lv.n }, (_, j) => {
-      const p = position(l, j);
-      const box = element("div", { class: l === 0 ? "neuron input" : "neuron", "data-level": l, "data-neuron": j });
-      box.style.left = `${p.x}px`;
-      box.style.top = `${p.y}px`;
-      const canvas = element("canvas", { width: String(state.structure.grid), height: String(state.structure.grid) });
-      box.append(canvas);
-      for (const kind of ["a", "delta", "amp"]) {
-        const span = element("span", { class: `label ${kind}` });
-        span.hidden = true;
-        box.append(span);
-      }
-      if (l === 0) box.append(element("span", { class: "name" }, state.structure.feature_names[j]));
-      else box.addEventListener("click", () => select({ kind: "neuron", level: l, j }));
-      box.title = l === 0 ? `input ${state.structure.feature_names[j]}` : `neuron ${j} of layer ${l}`;
-      diagram.append(box);
-      return box;
-    });
+  const s = state.structure;
+  state.diagram = drawDiagram($("#diagram"), {
+    levels: s.levels, grid: s.grid, featureNames: s.feature_names, onSelect: select,
   });
+  state.layout = state.diagram.layout;
+  state.edges = state.diagram.edges;
+  state.neurons = state.diagram.neurons;
   markSelection();
 }
 
-function markSelection() {
-  document.querySelectorAll(".neuron.selected, .edge.selected").forEach((el) => el.classList.remove("selected"));
-  const s = state.selected;
-  if (!s) return;
-  if (s.kind === "neuron") state.neurons[s.level][s.j].classList.add("selected");
-  else state.edges[s.level][s.i][s.j].classList.add("selected");
-}
-
-function drawMap(canvas, bytes, colour) {
-  const g = state.structure.grid;
-  const context = canvas.getContext("2d");
-  const image = context.createImageData(g, g);
-  for (let p = 0; p < g * g; p++) {
-    const c = colour(p, bytes);
-    image.data.set([c[0], c[1], c[2], 255], p * 4);
-  }
-  context.putImageData(image, 0, 0);
-  return image;
-}
+function markSelection() { markDiagram(state.diagram, state.selected); }
 
 function drawFrame(frame) {
   state.frame = frame;
@@ -427,30 +319,8 @@ function drawFrame(frame) {
     $(`#${part}-acc`).textContent = accuracy === undefined || accuracy === null ? "–" : `${(100 * accuracy).toFixed(1)}%`;
   }
   document.querySelectorAll(".acc").forEach((el) => { el.hidden = state.structure.task !== "classification"; });
-  // edges: colour by sign, width by |w|
-  frame.weights.forEach((layer, k) => {
-    layer.W.forEach((row, i) => row.forEach((w, j) => {
-      const edge = state.edges[k + 1][i][j];
-      const value = w === null ? 0 : w;
-      edge.style.stroke = value >= 0 ? "rgb(8,119,189)" : "rgb(245,147,34)";
-      edge.style.strokeWidth = String(Math.min(8, 0.4 + 2.5 * Math.abs(value)));
-      edge.style.opacity = String(Math.min(1, 0.3 + 0.7 * Math.abs(value)));
-    }));
-  });
-  // heat maps: every neuron's a over the input plane, then the output picture
-  const g = state.structure.grid;
-  const bytes = Uint8Array.from(atob(frame.maps), (c) => c.charCodeAt(0));
-  const maps = [];
-  let offset = 0;
-  levels.forEach((lv, l) => {
-    maps[l] = [];
-    for (let j = 0; j < lv.n; j++) {
-      const map = bytes.subarray(offset, offset + g * g);
-      offset += g * g;
-      maps[l][j] = map;
-      drawMap(state.neurons[l][j].querySelector("canvas"), map, (p, m) => PALETTE[m[p]]);
-    }
-  });
+  drawWeights(state.diagram, frame.weights);
+  const maps = drawMaps(state.diagram, frame.maps);
   drawOutput(maps[levels.length - 1]);
   drawCurves(frame.history);
 }
@@ -476,7 +346,7 @@ function drawOutput(outputs) {
   off.width = g;
   off.height = g;
   const colour = outputColour(outputs);
-  drawMap(off, null, (p) => colour(p));
+  drawMap(off, g, null, (p) => colour(p));
   const context = canvas.getContext("2d");
   context.imageSmoothingEnabled = true;
   context.drawImage(off, 0, 0, canvas.width, canvas.height);
@@ -567,13 +437,6 @@ function setPhase(name, text) {
   phase.textContent = text;
 }
 
-function label(box, kind, text, value) {
-  const el = $(`.label.${kind}`, box);
-  el.textContent = text;
-  el.hidden = text === "";
-  if (value !== undefined) el.dataset.value = String(value);
-}
-
 function stageText(stage, r) {
   const levels = state.structure.levels;
   const last = levels.length - 1;
@@ -610,18 +473,11 @@ function showStage(k) {
   const last = levels.length - 1;
   document.querySelectorAll(".neuron.lit").forEach((el) => el.classList.remove("lit"));
   document.querySelectorAll(".edge.lit").forEach((el) => el.classList.remove("lit"));
-  for (let l = 0; l <= last; l++) {
-    const pass = r.passes[l];
-    const showA = stage.phase !== "forward" || l <= stage.level;
-    const showDelta = l >= 1 && (stage.phase === "update" || (stage.phase === "backward" && l >= stage.level));
-    state.neurons[l].forEach((box, j) => {
-      label(box, "a", showA ? `a ${short(pass.a[j])}` : "", pass.a[j]);
-      label(box, "delta", showDelta ? `δ ${short(pass.delta[j])}` : "", showDelta ? pass.delta[j] : "");
-      const amp = showDelta && l < last;  // the output's δ = a − y has no amplifier
-      label(box, "amp", amp ? `×σ' ${short(pass.sigma_prime[j])}` : "", amp ? pass.sigma_prime[j] : "");
-      if (l > 0) box.title = `z = ${fmt(pass.z[j])}, a = σ(z) = ${fmt(pass.a[j])}`;
-    });
-  }
+  showValues(
+    state.diagram, r.passes,
+    (l) => stage.phase !== "forward" || l <= stage.level,
+    (l) => stage.phase === "update" || (stage.phase === "backward" && l >= stage.level),
+  );
   if (stage.level !== null) {
     state.neurons[stage.level].forEach((box) => box.classList.add("lit"));
     // the weights the values travel along: into the layer going forward, out of it going back
@@ -705,42 +561,6 @@ function select(selection) {
   inspect();
 }
 
-function row(table, label, key, value, equation = "") {
-  const tr = element("tr");
-  tr.append(element("td", {}, label), element("td", { class: "num", "data-key": key }, fmt(value)),
-    element("td", { class: "eq" }, equation));
-  table.append(tr);
-}
-
-function neuronTable(neurons) {
-  const table = element("table");
-  const head = element("tr");
-  const hasY = neurons[0].y !== null && neurons[0].y !== undefined;
-  for (const h of ["neuron", "z", "a", ...(hasY ? ["y"] : []), "σ'(z)", "∂C/∂a", "δ"]) head.append(element("th", {}, h));
-  table.append(head);
-  for (const n of neurons) {
-    const tr = element("tr");
-    tr.append(element("td", {}, String(n.neuron)));
-    for (const v of [n.z, n.a, ...(hasY ? [n.y] : []), n.sigma_prime, n.dC_da, n.delta]) tr.append(element("td", { class: "num" }, fmt(v)));
-    table.append(tr);
-  }
-  return table;
-}
-
-function termsTable(terms) {
-  const table = element("table");
-  const head = element("tr");
-  for (const h of ["k", "w_jk", "δ_k", "w_jk · δ_k"]) head.append(element("th", {}, h));
-  table.append(head);
-  for (const t of terms) {
-    const tr = element("tr");
-    tr.append(element("td", {}, String(t.k)));
-    for (const v of [t.w, t.delta, t.product]) tr.append(element("td", { class: "num" }, fmt(v)));
-    table.append(tr);
-  }
-  return table;
-}
-
 // Every call asks the server; only the newest answer is drawn (a click while an older request is
 // in flight must win: the inspector always shows what is selected).
 async function inspect() {
@@ -754,7 +574,9 @@ async function inspect() {
     const query = s.kind === "neuron" ? `level=${s.level}&j=${s.j}` : `level=${s.level}&i=${s.i}&j=${s.j}`;
     const data = await api("GET", `/api/sessions/${state.id}/${s.kind}?${query}&sample=${state.sample}`);
     if (ticket !== state.inspectTicket || state.selected !== s) return;
-    const content = s.kind === "neuron" ? neuronPanel(data) : weightPanel(data);
+    const content = s.kind === "neuron"
+      ? neuronPanel(data, { levels: state.structure.levels, sample: state.sample })
+      : weightPanel(data, { featureNames: state.structure.feature_names, update: state.lastUpdate });
     $("#inspector-body").replaceChildren(...content);
     panel.dataset.step = String(data.step);
     panel.dataset.kind = s.kind;
@@ -769,63 +591,6 @@ async function inspect() {
 function selectionKey(s) {
   return s.kind === "neuron" ? `neuron ${s.level} ${s.j}` : `weight ${s.level} ${s.i} ${s.j}`;
 }
-
-function neuronPanel(n) {
-  const levels = state.structure.levels;
-  const where = n.level === levels.length - 1 ? "the output layer" : `layer ${n.level}`;
-  const title = element("p", {}, `Neuron ${n.neuron} of ${where} (${levels[n.level].activation}), `
-    + `example ${state.sample} at x = (${n.x.map(short).join(", ")}), step ${n.step}`);
-  const table = element("table", { class: "big" });
-  row(table, "z", "z", n.z, "= Σ_i w_ij a_i + b_j (forward)");
-  row(table, "b", "b", n.b, "the neuron's bias");
-  row(table, "a", "a", n.a, "= σ(z)");
-  row(table, "σ'(z)", "sigma_prime", n.sigma_prime, "the amplifier of the backward pass");
-  if (n.y !== null) row(table, "y", "y", n.y, "the target");
-  if (n.dC_da !== null) row(table, "∂C/∂a", "dC_da", n.dC_da, n.terms.length ? "= Σ_k w_jk δ_k" : "= a − y");
-  row(table, "δ", "delta", n.delta, "= ∂C/∂z (backward)");
-  const parts = [title, table, element("p", { class: "rule" }, n.rule)];
-  if (n.terms.length) parts.push(element("p", {}, "the terms of Σ_k w_jk δ_k, from the layer above:"), termsTable(n.terms));
-  return parts;
-}
-
-function weightPanel(e) {
-  const from = e.level === 1 ? `input ${state.structure.feature_names[e.i]}` : `neuron ${e.i} of layer ${e.level - 1}`;
-  const title = element("p", {}, `Weight w = W^(${e.level})[${e.i}, ${e.j}] from ${from} to neuron ${e.j} of `
-    + `layer ${e.level}, example ${e.sample}, step ${e.step}; C = ${fmt(e.cost)} (${e.loss})`);
-  const table = element("table", { class: "big" });
-  row(table, "w", "w", e.w, "");
-  row(table, "a", "a", e.a, "= ∂z/∂w, forward pass");
-  row(table, "δ", "delta", e.delta, "= ∂C/∂z, backward pass");
-  row(table, "∂C/∂w", "gradient", e.gradient, "= a · δ");
-  row(table, "finite difference", "finite_difference", e.finite_difference, "(C(w + ε) − C(w − ε)) / 2ε");
-  row(table, "relative difference", "relative_difference", e.relative_difference, "");
-  const parts = [title, table];
-  const update = state.lastUpdate;
-  if (update && update.step === e.step) {
-    const u = update.update[e.level - 1];
-    const box = element("div", { class: "update" });
-    const t = element("table");
-    row(t, "Δw in step " + update.step, "dw", u.dW[e.i][e.j], "= w after − w before (float32 weights)");
-    row(t, "∂L/∂w of the batch", "grad_w", u.grad_W[e.i][e.j], `mean of a · δ over ${update.batch_size} examples`);
-    row(t, "−η · ∂L/∂w", "minus_lr_grad", -update.lr * u.grad_W[e.i][e.j], update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
-    box.append(t);
-    parts.push(box);
-  }
-  parts.push(element("p", {}, "δ, built from the output layer back:"));
-  const levels = element("div", { class: "levels" });
-  for (const neurons of e.chain) {
-    const box = element("div");
-    box.append(element("p", { class: "rule" }, `layer ${neurons[0].level}: ${neurons[0].rule}`), neuronTable(neurons));
-    if (neurons.length === 1 && neurons[0].terms.length) box.append(termsTable(neurons[0].terms));
-    levels.append(box);
-  }
-  parts.push(levels);
-  const details = element("details");
-  details.append(element("summary", {}, "as chainrule explain prints it"), element("pre", {}, e.text));
-  parts.push(details);
-  return parts;
-}
-
 
 // ---------------------------------------------------------------------------------------- the lesson
 // A guided tour of the lecture notes on the live network: one screen per idea, each marking the
