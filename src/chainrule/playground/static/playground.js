@@ -8,7 +8,7 @@
 const $ = (selector, root = document) => root.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 const FIELDS = ["data", "classes", "samples", "noise", "test_fraction", "seed", "hidden", "activation",
-  "loss", "dropout", "optimizer", "lr", "batch_size", "l2"];
+  "loss", "dropout", "optimizer", "lr", "batch_size", "l2", "l1", "features"];
 const TEXT_FIELDS = new Set(["data", "loss", "optimizer"]);
 const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "identity"];
 const MULTICLASS = new Set(["spiral", "gaussians"]);
@@ -105,6 +105,8 @@ function readForm() {
       settings.activation = [...document.querySelectorAll("#activations select")].map((s) => s.value);
     } else if (name === "hidden") {
       settings.hidden = splitList(form.elements.hidden.value).map(toNumber);
+    } else if (name === "features") {
+      settings.features = readFeatures();  // controls.js
     } else {
       const value = form.elements[name].value;
       settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
@@ -129,11 +131,12 @@ function activationSelects(values) {
 function fillForm(settings) {
   const form = $("#settings");
   for (const name of FIELDS) {
-    if (name === "activation") continue;
+    if (name === "activation" || name === "features") continue;
     const value = settings[name];
     form.elements[name].value = Array.isArray(value) ? value.join(", ") : value;
   }
   activationSelects(settings.activation);
+  fillFeatures(settings.features);  // controls.js
   form.elements.classes.disabled = !MULTICLASS.has(settings.data);
 }
 
@@ -144,7 +147,7 @@ function settingsFromURL() {
     if (!query.has(name)) continue;
     const value = query.get(name);
     if (name === "hidden") settings.hidden = splitList(value).map(toNumber);
-    else if (name === "activation") settings.activation = splitList(value);
+    else if (name === "activation" || name === "features") settings[name] = splitList(value);
     else settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
   }
   if (settings.hidden && !settings.activation) settings.activation = settings.hidden.map(() => "tanh");
@@ -159,6 +162,7 @@ function writeURL() {
     query.set(name, Array.isArray(value) ? value.join(",") : String(value));
   }
   query.set("example", String(state.sample));
+  controlsURL(query);  // controls.js: show_test
   history.replaceState(null, "", `${location.pathname}?${query}`);
 }
 
@@ -222,6 +226,7 @@ function applySetup(setup) {
   if (state.selected && !selectionFits(levels)) state.selected = null;
   writeURL();
   buildDiagram();
+  renderControls();  // controls.js: the +/− buttons over the new diagram
   clearValues();
   setPhase("idle", IDLE_TEXT);
   if (lesson.at >= 0) setTimeout(() => showLesson(lesson.at), 0);
@@ -234,6 +239,7 @@ function applySetup(setup) {
 function redraw() {
   if (!state.structure) return;
   buildDiagram();
+  renderControls();
   if (state.frame) drawFrame(state.frame);
   if (walk.result) showStage(walk.at);
   if (lesson.at >= 0) showLesson(lesson.at);
@@ -488,6 +494,7 @@ function drawOutput(outputs) {
     return CLASS_COLOURS[y % CLASS_COLOURS.length];
   };
   for (const [part, test] of [["train", false], ["test", true]]) {
+    if (test && state.showTest === false) continue;  // "show test data" unticked
     s[part].x.forEach((x, n) => {
       const [u, v] = px(x);
       const c = pointColour(s[part].y[n]);
@@ -594,7 +601,8 @@ function stageText(stage, r) {
     return `backward, layer ${l}: δⱼ = σ'(zⱼ) · Σₖ wⱼₖ δₖ, the reversed network carries δ back and `
       + "σ'(z), known from the forward pass, amplifies it (×σ')";
   }
-  const rule = r.optimizer === "sgd" ? "Δw = −η ∂L/∂w" : `Δw from ${r.optimizer}`;
+  const gradient = r.l1 || r.l2 ? "(∂L/∂w + λ₁ sign(w) + λ₂ w)" : "∂L/∂w";
+  const rule = r.optimizer === "sgd" ? `Δw = −η ${gradient}` : `Δw from ${r.optimizer}`;
   return `update: every weight moves, ${rule}, ∂L/∂w = the mean of a · δ over a batch of ${r.batch_size} `
     + `(η = ${r.lr}). Step ${r.step} done.`;
 }
@@ -807,7 +815,10 @@ function weightPanel(e) {
     const t = element("table");
     row(t, "Δw in step " + update.step, "dw", u.dW[e.i][e.j], "= w after − w before (float32 weights)");
     row(t, "∂L/∂w of the batch", "grad_w", u.grad_W[e.i][e.j], `mean of a · δ over ${update.batch_size} examples`);
-    row(t, "−η · ∂L/∂w", "minus_lr_grad", -update.lr * u.grad_W[e.i][e.j], update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
+    const regularised = update.l1 || update.l2;  // R = λ₁ Σ|w| + (λ₂/2) Σ w² on the weights
+    const penalty = regularised ? u.penalty_W[e.i][e.j] : 0;
+    if (regularised) row(t, "+ ∂R/∂w", "penalty_w", penalty, `= λ₁ sign(w) + λ₂ w (λ₁ = ${update.l1}, λ₂ = ${update.l2})`);
+    row(t, regularised ? "−η · (∂L/∂w + ∂R/∂w)" : "−η · ∂L/∂w", "minus_lr_grad", -update.lr * (u.grad_W[e.i][e.j] + penalty), update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
     box.append(t);
     parts.push(box);
   }
