@@ -42,7 +42,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # docs/playground-controls.png
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -163,7 +163,13 @@ EDGE_POINT = """(sel) => {
 
 
 def test_hovering_a_neuron_shows_its_map_large_and_an_edge_still_takes_the_click(page, url):
-    open_page(page, url, "?hidden=3&activation=tanh&features=x1,x2,x1_squared")
+    open_page(
+        page, url, "?data=circles&hidden=3&activation=tanh&features=x1,x2,x1_squared&optimizer=adam&lr=0.03"
+    )
+    page.click("#train")  # a trained network makes a telling picture for the docs
+    page.wait_for_function("() => Number(document.querySelector('#steps').textContent) > 300")
+    page.click("#pause")
+    page.wait_for_selector("#train:enabled")
     page.hover(".neuron[data-level='1'][data-neuron='1'] canvas")
     page.wait_for_selector("#zoom:not([hidden])[data-level='1'][data-neuron='1'][data-drawn='1']")
     assert "neuron 1 of layer 1" in page.text_content("#zoom-caption")
@@ -195,6 +201,8 @@ def test_hovering_a_neuron_shows_its_map_large_and_an_edge_still_takes_the_click
     page.hover(".neuron[data-level='0'][data-neuron='2']")
     page.wait_for_selector("#zoom:not([hidden])[data-level='0']")
     assert page.text_content("#zoom-caption") == "input x1² over (x₁, x₂)"
+    page.hover(".neuron[data-level='1'][data-neuron='1']")
+    page.wait_for_selector("#zoom:not([hidden])[data-level='1'][data-neuron='1']")
     # the big map lets clicks through: the point under it is the output canvas, not the zoom
     box = page.locator("#zoom").bounding_box()
     assert (
