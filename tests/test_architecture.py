@@ -57,6 +57,7 @@ LAYER = {
             "playground.__main__",
             "playground.app",
             "playground.data",
+            "playground.features",
             "playground.session",
             "playground.settings",
         ],

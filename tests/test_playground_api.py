@@ -17,10 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 import chainrule as cr
+from chainrule.diagram import plain, plain_rules
 from chainrule.explain import explain
 from chainrule.playground import create_app, running
 from chainrule.playground.app import MAX_BODY
-from chainrule.playground.session import GRID, plain, plain_rules
+from chainrule.playground.session import GRID
 from chainrule.playground.settings import DataName
 from chainrule.toys import TOYS
 

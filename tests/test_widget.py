@@ -85,6 +85,8 @@ def test_the_synced_state_holds_the_librarys_numbers(problem):
     assert view.gradients[1]["dW"][1][2] == pytest.approx(e.gradient, abs=1e-12)
     assert view.cost == pytest.approx(e.cost, abs=1e-12)
     assert view.neurons[1][2]["terms"][0]["w"] == pytest.approx(float(net.levels[2].W[2, 0]))
+    rules = [n["rule"] for level in view.neurons for n in level]
+    assert rules and not [r for r in rules if "seed" in r]  # the notes' file numbers left out, as on the page
     json.dumps({k: v for k, v in view.get_state().items() if k != "layout"}, allow_nan=False)
     bundle = view._repr_mimebundle_()[0]  # what a notebook stores: the view, and text for a static page
     assert "application/vnd.jupyter.widget-view+json" in bundle

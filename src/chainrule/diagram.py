@@ -11,6 +11,7 @@ Plain JSON-ready data: NaN and infinities become None.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,26 @@ from chainrule.network import Network
 
 Array = np.ndarray
 GRID = 32  # heat maps: GRID × GRID points over the input plane
+
+
+SEED_NOTE = re.compile(r", seeds? \d{3}(?:[–-]\d{3})?| \(seeds? \d{3}(?:[–-]\d{3})?\)")
+
+
+def plain(text: str) -> str:
+    """A rule as the diagram shows it: without the lecture notes' file numbers ("seed 003")."""
+    return SEED_NOTE.sub("", text)
+
+
+def plain_rules(value: Any) -> Any:
+    """``value`` with every "rule" and "text" string made `plain`."""
+    if isinstance(value, dict):
+        return {
+            k: plain(v) if k in ("rule", "text") and isinstance(v, str) else plain_rules(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [plain_rules(v) for v in value]
+    return value
 
 
 def floats(a: Any) -> list[Any]:
@@ -61,14 +82,16 @@ def plane(points: Array, grid: int = GRID, pad: float = 0.1) -> tuple[list[float
     return extent, np.column_stack([np.tile(x1, grid), np.repeat(x2, grid)])
 
 
-def encode(values: Array, lo: float, hi: float) -> Array:
-    """Heat-map bytes: ``values`` (points, neurons) mapped from [lo, hi] to 0..255, neuron-major."""
-    with np.errstate(invalid="ignore"):
+def encode(values: Array, lo: float | Array, hi: float | Array) -> Array:
+    """Heat-map bytes: ``values`` (points, neurons) mapped from [lo, hi] (one range, or one per
+    neuron) to 0..255, neuron-major."""
+    lo, hi = np.reshape(lo, (-1, 1)), np.reshape(hi, (-1, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
         t = np.nan_to_num((values.T - lo) / (hi - lo), nan=0.5)
     return np.round(np.clip(t, 0, 1) * 255).astype(np.uint8)
 
 
-def heat_maps(network: Network, grid: Array, ranges: list[tuple[float, float]]) -> str:
+def heat_maps(network: Network, grid: Array, ranges: list[tuple[Any, Any]]) -> str:
     """Every neuron's a over the ``grid`` points (the input, then each layer), each layer's a
     mapped from its range in ``ranges`` to 0..255, base64: the ``maps`` that diagram.js draws."""
     with np.errstate(over="ignore", invalid="ignore"):

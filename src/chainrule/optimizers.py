@@ -6,8 +6,14 @@
     Adam:      m ← β₁ m + (1 − β₁) g,  v ← β₂ v + (1 − β₂) g²,
                θ ← θ − η m̂ / (√v̂ + ε),  m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
 
-L2 weight decay λ adds λ W to the gradient of every weight matrix (not the biases): the gradient
-of (λ/2)‖W‖². No array is allocated per step: the scratch and state arrays are made once, in bind.
+Regularisation adds a term R(θ) to L on the weight matrices (not the biases), and its gradient to ∇L
+before the rule steps:
+
+    L2 (weight_decay λ₂):  R = (λ₂/2) Σ w²,   ∂R/∂w = λ₂ w
+    L1 (l1 λ₁):            R = λ₁ Σ |w|,       ∂R/∂w = λ₁ sign(w)   (the subgradient 0 at w = 0)
+
+`Optimizer.penalty` is R(θ), `Optimizer.gradient` the ∇L + ∇R the rule steps along. No array is
+allocated per step: the scratch and state arrays are made once, in bind.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ class Optimizer:
     name = ""
     state_names: ClassVar[tuple[str, ...]] = ()  # what the next steps depend on besides θ
 
-    def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0, l1: float = 0.0) -> None:
         self.schedule = as_schedule(lr)
         self.lr = self.schedule(0)
-        if not isinstance(weight_decay, int | float) or not math.isfinite(weight_decay) or weight_decay < 0:
-            raise ValueError(f"weight_decay must be a number ≥ 0, got {weight_decay!r}")
-        self.weight_decay = float(weight_decay)
+        for name, value in (("weight_decay", weight_decay), ("l1", l1)):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+        self.weight_decay, self.l1 = float(weight_decay), float(l1)
         self._params: Array | None = None
 
     def bind(self, network: Any) -> None:
@@ -46,13 +54,14 @@ class Optimizer:
             )
         self._params, self._grads = network.flat_params, network.flat_grads
         self._scratch = np.empty_like(self._params)
-        self._decay = np.zeros_like(self._params)  # λ where a weight is, 0 where a bias is
-        if self.weight_decay:
-            offset = 0
-            for name, p in zip(network.parameter_names, network.parameters(), strict=True):
-                if name.endswith(".W"):
-                    self._decay[offset : offset + p.size] = self.weight_decay
-                offset += p.size
+        self._weights = np.zeros(self._params.shape, dtype=bool)  # True where a weight is, not a bias
+        offset = 0
+        for name, p in zip(network.parameter_names, network.parameters(), strict=True):
+            self._weights[offset : offset + p.size] = name.endswith(".W")
+            offset += p.size
+        self._decay = np.where(self._weights, self.weight_decay, 0).astype(self._params.dtype)  # λ₂ on W
+        self._l1 = np.where(self._weights, self.l1, 0).astype(self._params.dtype) if self.l1 else None
+        self._sign = np.empty_like(self._params) if self.l1 else None
         self._init_state()
 
     def start_epoch(self, epoch: int) -> None:
@@ -60,13 +69,36 @@ class Optimizer:
 
     def step(self) -> None:
         """One update θ ← θ − (the rule's step), from the gradient of the last backward pass."""
+        self._update(self._params, self.gradient())
+
+    def gradient(self) -> Array:
+        """∇L + ∇R at the current θ: the last backward pass's ∇L (``flat_grads``) plus λ₂ w + λ₁ sign(w)
+        on the weights; ``flat_grads`` itself when there is no R (a scratch array otherwise)."""
         if self._params is None:
             raise RuntimeError("bind(network) before step()")
-        g = self._grads
-        if self.weight_decay:
-            g = np.multiply(self._decay, self._params, out=self._scratch)
-            g += self._grads  # ∇L + λ W
-        self._update(self._params, g)
+        if not (self.weight_decay or self.l1):
+            return self._grads
+        g = self.penalty_gradient(out=self._scratch)
+        g += self._grads  # ∇L + ∇R
+        return g
+
+    def penalty_gradient(self, out: Array | None = None) -> Array:
+        """∇R(θ) = λ₂ w + λ₁ sign(w) on the weights, 0 on the biases (into ``out``, else a new array)."""
+        if self._params is None:
+            raise RuntimeError("bind(network) before penalty_gradient()")
+        g = np.multiply(self._decay, self._params, out=out)  # λ₂ w
+        if self._l1 is not None:
+            np.sign(self._params, out=self._sign)
+            self._sign *= self._l1
+            g += self._sign  # + λ₁ sign(w)
+        return g
+
+    def penalty(self) -> float:
+        """R(θ) = (λ₂/2) Σ w² + λ₁ Σ |w| over the weights: the term that weight_decay and l1 add to L."""
+        if self._params is None:
+            raise RuntimeError("bind(network) before penalty()")
+        w = self._params[self._weights].astype(np.float64)
+        return 0.5 * self.weight_decay * float(w @ w) + self.l1 * float(np.abs(w).sum())
 
     def state(self) -> dict[str, Any]:
         """The arrays and counters of `state_names` (after `bind`): what a checkpoint keeps."""
@@ -94,8 +126,12 @@ class Optimizer:
     def _update(self, p: Array, g: Array) -> None:
         raise NotImplementedError
 
+    def _l1_repr(self) -> str:
+        return f", l1={self.l1}" if self.l1 else ""  # absent when 0: older checkpoints still resume
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(lr={self.schedule!r}, weight_decay={self.weight_decay})"
+        decay = f"weight_decay={self.weight_decay}{self._l1_repr()}"
+        return f"{type(self).__name__}(lr={self.schedule!r}, {decay})"
 
 
 class SGD(Optimizer):
@@ -110,8 +146,9 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        l1: float = 0.0,
     ) -> None:
-        super().__init__(lr, weight_decay)
+        super().__init__(lr, weight_decay, l1)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         if nesterov and not momentum:
@@ -140,7 +177,7 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         return (
             f"SGD(lr={self.schedule!r}, momentum={self.momentum}, nesterov={self.nesterov}, "
-            f"weight_decay={self.weight_decay})"
+            f"weight_decay={self.weight_decay}{self._l1_repr()})"
         )
 
 
@@ -161,8 +198,9 @@ class Adam(Optimizer):
         beta2: float = 0.999,
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        l1: float = 0.0,
     ) -> None:
-        super().__init__(lr, weight_decay)
+        super().__init__(lr, weight_decay, l1)
         for what, beta in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= beta < 1:
                 raise ValueError(f"Adam {what} must be in [0, 1), got {beta!r}")
@@ -217,7 +255,7 @@ class Adam(Optimizer):
     def __repr__(self) -> str:
         return (
             f"Adam(lr={self.schedule!r}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
-            f"weight_decay={self.weight_decay})"
+            f"weight_decay={self.weight_decay}{self._l1_repr()})"
         )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.diagram import GRID, example_passes, floats, heat_maps, plane
+from chainrule.diagram import GRID, example_passes, floats, heat_maps, plain_rules, plane
 from chainrule.explain import neurons
 from chainrule.network import Network
 
@@ -214,7 +214,9 @@ class NetworkView(anywidget.AnyWidget):
         self.gradients = [{"dW": floats(lv.dW), "db": floats(lv.db)} for lv in copy.levels]
         cost = float(copy.loss.value(copy.output, self.y[n : n + 1]))  # C of this example, after its passes
         self.cost = cost if np.isfinite(cost) else None
-        self.neurons = [[_plain(asdict(d)) for d in level] for level in neurons(net, self.X, self.y, n)]
+        self.neurons = [
+            [plain_rules(_plain(asdict(d))) for d in level] for level in neurons(net, self.X, self.y, n)
+        ]
 
 
 def show(network: Network, X: Any = None, y: Any = None, example: int = 0) -> NetworkView:

@@ -155,6 +155,8 @@ def _where(loc: Sequence[Any]) -> str:
             return f"hidden layer {k}"
         if parts[0] == "activation":
             return f"the activation of hidden layer {k}"
+        if parts[0] == "features":
+            return f"input feature {k}"
         return f"{name} {k}"
     return name
 
@@ -170,6 +172,8 @@ def _plain(err: dict[str, Any]) -> str:
         return "this page's session is missing or malformed: reload the page"
     if where.startswith("hidden layer ") and kind in ("less_than_equal", "greater_than_equal"):
         return f"{where} must have 1 to {MAX_NEURONS} neurons"
+    if kind == "too_short" and where == "input features":
+        return "input features: choose at least one"
     if kind == "too_long":
         n = ctx.get("max_length")
         return (

@@ -5,7 +5,8 @@ column is a class label (numbers or text, at most ``MAX_CLASSES`` distinct) unle
 numbers that are not all whole or take more distinct values than that: then it is a regression
 target. A CSV's inputs are standardised with the training rows' mean and standard deviation
 (the network sees x' = (x − mean) / scale, saved in the model file's metadata as
-``standardize``); the toys lie in about [−1, 1]² and are used as they are.
+``standardize``); the toys lie in about [−1, 1]² and are used as they are. The network's inputs
+are the chosen `features` of these points (x₁, x₂ themselves by default).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from chainrule.data import Standardizer, load, split_indices
 from chainrule.datafiles import RaggedRowError, read_rows
+from chainrule.playground.features import DEFAULT, EQUATIONS, featurize, input_names
 from chainrule.playground.settings import MAX_CLASSES, MAX_SAMPLES, MIN_SAMPLES, Settings
 
 Array = np.ndarray
@@ -36,8 +38,8 @@ class Table:
 
 @dataclass(frozen=True)
 class Data:
-    """Training and test rows: ``X_*`` as the network sees them, ``P_*`` in the plane's
-    coordinates (the same for the toys), ``y_*`` class indices 0..K−1 or float targets."""
+    """Training and test rows: ``X_*`` as the network sees them (the chosen features), ``P_*`` in
+    the plane's coordinates, ``y_*`` class indices 0..K−1 or float targets."""
 
     X_train: Array
     y_train: Array
@@ -47,17 +49,42 @@ class Data:
     P_test: Array
     task: str
     classes: list[Any]  # the original labels: output k ↔ classes[k]
-    feature_names: list[str]
+    feature_names: list[str]  # the plane's two columns
     target: str
     standardizer: Standardizer  # fitted on a CSV's training rows; the toys are used as they are
+    features: list[str]  # the network's inputs, `chainrule.playground.features` of (x₁, x₂)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The network's inputs by name, one per column of ``X_*`` (``x1``, ``x1²``, ``sin x2``)."""
+        return input_names(self.features, self.feature_names)
+
+    def prepare(self, P: Array) -> Array:
+        """Points of the plane as the network takes them: standardised, then the chosen features."""
+        return featurize(self.standardizer(P), self.features)
 
     def metadata(self) -> dict[str, Any]:
-        """``network.metadata`` by the project's convention for model files."""
-        meta: dict[str, Any] = {"feature_names": self.feature_names, "target": self.target, "task": self.task}
+        """``network.metadata`` by the project's convention for model files. With features other
+        than (x₁, x₂), the model takes the feature columns (``feature_names``), and ``features``
+        says how they are made from the two columns (standardised first for a CSV)."""
+        meta: dict[str, Any] = {"feature_names": self.inputs, "target": self.target, "task": self.task}
         if self.task == "classification":
             meta["classes"] = self.classes
+        standardize = None
         if (self.standardizer.mean != 0).any() or (self.standardizer.scale != 1).any():
-            meta["standardize"] = self.standardizer.to_metadata()
+            standardize = self.standardizer.to_metadata()
+        if self.features == DEFAULT:
+            if standardize is not None:
+                meta["standardize"] = standardize
+        else:
+            meta["features"] = {
+                "columns": self.feature_names,
+                "names": self.features,
+                "equations": EQUATIONS,
+                **({"standardize": standardize} if standardize is not None else {}),
+                "note": "the model's inputs are these features of (x1, x2) = the two columns"
+                + (", standardised first: x' = (x − mean) / scale" if standardize is not None else ""),
+            }
         return meta
 
 
@@ -96,10 +123,11 @@ def make_data(settings: Settings, table: Table | None) -> Data:
         standardizer = Standardizer.fit(P_train)  # a constant column stays as it is, centred
     else:
         standardizer = Standardizer(np.zeros(2), np.ones(2))
+    features = list(settings.features)
     return Data(
-        X_train=standardizer(P_train),
+        X_train=featurize(standardizer(P_train), features),
         y_train=y_train,
-        X_test=standardizer(P_test),
+        X_test=featurize(standardizer(P_test), features),
         y_test=y_test,
         P_train=P_train,
         P_test=P_test,
@@ -108,6 +136,7 @@ def make_data(settings: Settings, table: Table | None) -> Data:
         feature_names=names,
         target=target,
         standardizer=standardizer,
+        features=features,
     )
 
 

@@ -9,7 +9,8 @@ plain JSON-ready data:
     step        one iteration in its three phases, for one example:
                 forward  z and a of every neuron, a^(0) = x → a^(O)
                 backward σ'(z) and δ = ∂C/∂z of every neuron, from the output layer back
-                update   every weight's change, −η ∂L/∂w for plain SGD (∂L/∂w = batch mean of a · δ)
+                update   every weight's change, −η ∂L/∂w for plain SGD (∂L/∂w = batch mean of a · δ,
+                         plus λ₁ sign(w) + λ₂ w with L1 or L2 regularisation)
     neuron, weight   the numbers of `chainrule.explain`, the same that ``chainrule explain`` prints
 
 Every call takes the session's lock: the training thread and the page's requests never see
@@ -19,7 +20,6 @@ a half-updated network.
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import tempfile
 import threading
@@ -31,37 +31,17 @@ from typing import Any
 import numpy as np
 
 from chainrule.batches import Batches
-from chainrule.diagram import GRID, example_passes, floats, heat_maps, plane
+from chainrule.diagram import GRID, example_passes, floats, heat_maps, plain_rules, plane
 from chainrule.explain import explain
 from chainrule.heads import head
 from chainrule.io import save
 from chainrule.network import Network
 from chainrule.optimizers import optimizer as make_optimizer
 from chainrule.playground.data import Table, make_data
-from chainrule.playground.settings import Settings
+from chainrule.playground.settings import FEATURE_NAMES, MAX_HIDDEN_LAYERS, MAX_NEURONS, Settings
 
 Array = np.ndarray
 HISTORY = 400  # loss-curve points kept; every other one is dropped when full
-
-
-SEED_NOTE = re.compile(r", seeds? \d{3}(?:[–-]\d{3})?| \(seeds? \d{3}(?:[–-]\d{3})?\)")
-
-
-def plain(text: str) -> str:
-    """A rule as the page shows it: without the lecture notes' file numbers ("seed 003")."""
-    return SEED_NOTE.sub("", text)
-
-
-def plain_rules(value: Any) -> Any:
-    """``value`` with every "rule" and "text" string made `plain`."""
-    if isinstance(value, dict):
-        return {
-            k: plain(v) if k in ("rule", "text") and isinstance(v, str) else plain_rules(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [plain_rules(v) for v in value]
-    return value
 
 
 def number(x: float) -> float | None:
@@ -93,7 +73,7 @@ class Session:
         classes = len(data.classes) if data.task == "classification" else None
         h = head(classes, settings.loss, name="this data")  # the loss and outputs every face uses
         network = Network.from_sizes(
-            [2, *settings.hidden, h.n_outputs],
+            [len(settings.features), *settings.hidden, h.n_outputs],
             activation=list(settings.activation),
             output=h.output,
             loss=h.loss,
@@ -101,7 +81,7 @@ class Session:
             seed=settings.seed,
         )
         network.metadata = data.metadata()
-        opt = make_optimizer(settings.optimizer, settings.lr, weight_decay=settings.l2)
+        opt = make_optimizer(settings.optimizer, settings.lr, weight_decay=settings.l2, l1=settings.l1)
         opt.bind(network)
         X_train, X_test = network.check_X(data.X_train), network.check_X(data.X_test)
         y_train, y_test = (
@@ -124,7 +104,8 @@ class Session:
             self.history: dict[str, list[float | None]] = {"step": [], "train": [], "test": []}
             self.running, self.error = False, None
             self.extent = extent
-            self.grid = network.check_X(data.standardizer(points))
+            self.grid = network.check_X(data.prepare(points))  # the features of every point of the map
+            self.input_range = (self.grid.min(axis=0), self.grid.max(axis=0))  # each input's own colours
             x_range = (float(self.grid.min()), float(self.grid.max()))
             if data.task == "classification":
                 out_range = (0.0, 1.0)
@@ -139,7 +120,7 @@ class Session:
         """What the page draws once per setup: layers, points, extent, colour ranges."""
         with self.lock:
             d, net = self.data, self.network
-            levels = [{"n": 2, "activation": "input"}]
+            levels = [{"n": net.n_features, "activation": "input"}]
             levels += [
                 {"n": lv.dense.n_out, "activation": getattr(lv.activation, "name", "identity")}
                 for lv in net.levels
@@ -148,7 +129,10 @@ class Session:
                 "settings": self.settings.model_dump(),
                 "task": d.task,
                 "classes": [str(c) for c in d.classes],
-                "feature_names": d.feature_names,
+                "feature_names": d.inputs,  # one per input of the network
+                "columns": d.feature_names,  # the plane's axes (x₁, x₂)
+                "features": list(FEATURE_NAMES),
+                "limits": {"hidden_layers": MAX_HIDDEN_LAYERS, "neurons": MAX_NEURONS},
                 "target": d.target,
                 "levels": levels,
                 "grid": GRID,
@@ -241,7 +225,7 @@ class Session:
             "test": self._evaluate(self.X_test, self.y_test),
             "history": self.history,
             "weights": [{"W": floats(lv.W), "b": floats(lv.b)} for lv in net.levels],
-            "maps": heat_maps(net, self.grid, self.ranges),
+            "maps": heat_maps(net, self.grid, [self.input_range, *self.ranges[1:]]),
         }
 
     # ------------------------------------------------------------------------------ one step, shown
@@ -264,6 +248,7 @@ class Session:
             passes = self.passes(sample)
             levels = self.network.levels
             before = [(lv.W.copy(), lv.b.copy()) for lv in levels]
+            penalty = self._penalty_gradients()  # ∇R at the weights the step starts from
             batch_loss = self._train_step()
             update = [
                 {
@@ -271,8 +256,9 @@ class Session:
                     "db": floats(lv.b - b),
                     "grad_W": floats(lv.dW),
                     "grad_b": floats(lv.db),
+                    "penalty_W": floats(p),
                 }
-                for lv, (W, b) in zip(levels, before, strict=True)
+                for lv, (W, b), p in zip(levels, before, penalty, strict=True)
             ]
             self._record()
             return {
@@ -283,10 +269,24 @@ class Session:
                 "batch_loss": number(batch_loss),
                 "lr": self.optimizer.lr,
                 "optimizer": self.settings.optimizer,
+                "l1": self.settings.l1,
+                "l2": self.settings.l2,
                 "passes": passes,
                 "update": update,
                 "frame": self._frame(),
             }
+
+    def _penalty_gradients(self) -> list[Array]:
+        """∂R/∂W = λ₁ sign(W) + λ₂ W of every level (`Optimizer.penalty_gradient`, the very numbers
+        the optimiser adds to ∂L/∂W), at the current weights."""
+        flat = self.optimizer.penalty_gradient()
+        net = self.network
+        names = [f"layers.{net.layers.index(lv.dense)}.W" for lv in net.levels]
+        offset, parts = 0, {}
+        for name, p in zip(net.parameter_names, net.parameters(), strict=True):
+            parts[name] = flat[offset : offset + p.size].reshape(p.shape)
+            offset += p.size
+        return [parts[name] for name in names]
 
     # ------------------------------------------------------------------------------ explain
     def weight(self, level: int, i: int, j: int, sample: int) -> dict[str, Any]:

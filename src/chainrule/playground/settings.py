@@ -7,7 +7,7 @@ that names the field and the limit.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +23,8 @@ DataName = Literal["xor", "circles", "moons", "spiral", "gaussians", "plane", "c
 HiddenActivation = Literal["tanh", "relu", "leaky_relu", "sigmoid", "identity"]
 LossName = Literal["cross_entropy", "binary_cross_entropy", "squared_error"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
+FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+FEATURE_NAMES: tuple[str, ...] = get_args(FeatureName)  # the inputs the network may take (`features`)
 MULTICLASS = ("spiral", "gaussians")  # the toys with 2..10 classes; the others have 2
 
 
@@ -46,11 +48,15 @@ class Settings(Strict):
     activation: list[HiddenActivation] = Field(
         default_factory=lambda: ["tanh", "tanh"], max_length=MAX_HIDDEN_LAYERS
     )
+    features: list[FeatureName] = Field(
+        default_factory=lambda: ["x1", "x2"], min_length=1, max_length=len(FEATURE_NAMES)
+    )
     loss: LossName = "cross_entropy"
     optimizer: OptimizerName = "sgd"
     lr: float = Field(0.03, gt=0, le=10)
     batch_size: int = Field(10, ge=1, le=MAX_SAMPLES)
     l2: float = Field(0.0, ge=0, le=1)
+    l1: float = Field(0.0, ge=0, le=1)
     dropout: float = Field(0.0, ge=0, le=0.9)
     seed: int = Field(0, ge=0, le=MAX_SEED)
 
@@ -61,6 +67,8 @@ class Settings(Strict):
                 f"give one activation per hidden layer: {len(self.hidden)} hidden layer(s) but "
                 f"{len(self.activation)} activation(s)"
             )
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("input features: choose each feature at most once")
         if self.classes != 2 and self.data not in MULTICLASS:
             raise ValueError(
                 f"{self.data} has 2 classes; classes={self.classes} works with spiral and gaussians"

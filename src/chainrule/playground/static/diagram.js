@@ -267,7 +267,10 @@ export function weightPanel(e, { featureNames, update = null }) {
     const t = element("table");
     row(t, "Δw in step " + update.step, "dw", u.dW[e.i][e.j], "= w after − w before (float32 weights)");
     row(t, "∂L/∂w of the batch", "grad_w", u.grad_W[e.i][e.j], `mean of a · δ over ${update.batch_size} examples`);
-    row(t, "−η · ∂L/∂w", "minus_lr_grad", -update.lr * u.grad_W[e.i][e.j], update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
+    const regularised = update.l1 || update.l2;  // R = λ₁ Σ|w| + (λ₂/2) Σ w² on the weights
+    const penalty = regularised ? u.penalty_W[e.i][e.j] : 0;
+    if (regularised) row(t, "+ ∂R/∂w", "penalty_w", penalty, `= λ₁ sign(w) + λ₂ w (λ₁ = ${update.l1}, λ₂ = ${update.l2})`);
+    row(t, regularised ? "−η · (∂L/∂w + ∂R/∂w)" : "−η · ∂L/∂w", "minus_lr_grad", -update.lr * (u.grad_W[e.i][e.j] + penalty), update.optimizer === "sgd" ? "= Δw for plain SGD" : `${update.optimizer} steps differently`);
     box.append(t);
     parts.push(box);
   }

@@ -7,10 +7,11 @@ import {
   MID, NEG, PALETTE, POS, SVG, buildDiagram as drawDiagram, drawMap, drawMaps, drawWeights, element, fmt,
   markSelection as markDiagram, mix, neuronPanel, short, showValues, weightPanel,
 } from "./diagram.js";
+import { controlsURL, fillFeatures, readFeatures, renderControls, wireControls } from "./controls.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const FIELDS = ["data", "classes", "samples", "noise", "test_fraction", "seed", "hidden", "activation",
-  "loss", "dropout", "optimizer", "lr", "batch_size", "l2"];
+  "loss", "dropout", "optimizer", "lr", "batch_size", "l2", "l1", "features"];
 const TEXT_FIELDS = new Set(["data", "loss", "optimizer"]);
 const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "identity"];
 const MULTICLASS = new Set(["spiral", "gaussians"]);
@@ -23,6 +24,7 @@ const state = {
   selected: null,  // {kind: "neuron", level, j} or {kind: "weight", level, i, j}
   events: null, inspecting: 0, inspectTicket: 0, lastInspect: 0, lastUpdate: null,
 };
+window.playground = { state };  // what the page shows, for the browser's console (and the tests)
 
 // ---------------------------------------------------------------------------------------- helpers
 class ApiError extends Error {}
@@ -87,6 +89,8 @@ function readForm() {
       settings.activation = [...document.querySelectorAll("#activations select")].map((s) => s.value);
     } else if (name === "hidden") {
       settings.hidden = splitList(form.elements.hidden.value).map(toNumber);
+    } else if (name === "features") {
+      settings.features = readFeatures();  // controls.js
     } else {
       const value = form.elements[name].value;
       settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
@@ -111,11 +115,12 @@ function activationSelects(values) {
 function fillForm(settings) {
   const form = $("#settings");
   for (const name of FIELDS) {
-    if (name === "activation") continue;
+    if (name === "activation" || name === "features") continue;
     const value = settings[name];
     form.elements[name].value = Array.isArray(value) ? value.join(", ") : value;
   }
   activationSelects(settings.activation);
+  fillFeatures(settings.features);  // controls.js
   form.elements.classes.disabled = !MULTICLASS.has(settings.data);
 }
 
@@ -126,7 +131,7 @@ function settingsFromURL() {
     if (!query.has(name)) continue;
     const value = query.get(name);
     if (name === "hidden") settings.hidden = splitList(value).map(toNumber);
-    else if (name === "activation") settings.activation = splitList(value);
+    else if (name === "activation" || name === "features") settings[name] = splitList(value);
     else settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
   }
   if (settings.hidden && !settings.activation) settings.activation = settings.hidden.map(() => "tanh");
@@ -141,6 +146,7 @@ function writeURL() {
     query.set(name, Array.isArray(value) ? value.join(",") : String(value));
   }
   query.set("example", String(state.sample));
+  controlsURL(query);  // controls.js: show_test
   history.replaceState(null, "", `${location.pathname}?${query}`);
 }
 
@@ -204,6 +210,7 @@ function applySetup(setup) {
   if (state.selected && !selectionFits(levels)) state.selected = null;
   writeURL();
   buildDiagram();
+  renderControls();  // controls.js: the +/− buttons over the new diagram
   clearValues();
   setPhase("idle", IDLE_TEXT);
   if (lesson.at >= 0) setTimeout(() => showLesson(lesson.at), 0);
@@ -216,6 +223,7 @@ function applySetup(setup) {
 function redraw() {
   if (!state.structure) return;
   buildDiagram();
+  renderControls();
   if (state.frame) drawFrame(state.frame);
   if (walk.result) showStage(walk.at);
   if (lesson.at >= 0) showLesson(lesson.at);
@@ -358,6 +366,7 @@ function drawOutput(outputs) {
     return CLASS_COLOURS[y % CLASS_COLOURS.length];
   };
   for (const [part, test] of [["train", false], ["test", true]]) {
+    if (test && state.showTest === false) continue;  // "show test data" unticked
     s[part].x.forEach((x, n) => {
       const [u, v] = px(x);
       const c = pointColour(s[part].y[n]);
@@ -457,7 +466,8 @@ function stageText(stage, r) {
     return `backward, layer ${l}: δⱼ = σ'(zⱼ) · Σₖ wⱼₖ δₖ, the reversed network carries δ back and `
       + "σ'(z), known from the forward pass, amplifies it (×σ')";
   }
-  const rule = r.optimizer === "sgd" ? "Δw = −η ∂L/∂w" : `Δw from ${r.optimizer}`;
+  const gradient = r.l1 || r.l2 ? "(∂L/∂w + λ₁ sign(w) + λ₂ w)" : "∂L/∂w";
+  const rule = r.optimizer === "sgd" ? `Δw = −η ${gradient}` : `Δw from ${r.optimizer}`;
   return `update: every weight moves, ${rule}, ∂L/∂w = the mean of a · δ over a batch of ${r.batch_size} `
     + `(η = ${r.lr}). Step ${r.step} done.`;
 }
@@ -692,6 +702,7 @@ function chooseExample(n) {
 }
 
 function wire() {
+  wireControls({ state, changeSettings, activationSelects, writeURL, drawFrame });
   $("#train").addEventListener("click", () => run(true));
   $("#pause").addEventListener("click", () => run(false));
   $("#step").addEventListener("click", step);
