@@ -306,8 +306,14 @@ def test_neuron_and_weight_are_the_numbers_of_explain(client):
 @pytest.mark.parametrize(
     ("path", "params", "message"),
     [
-        ("weight", {"level": 0, "i": 0, "j": 0}, "layer must be at least 1"),
-        ("weight", {"level": 3, "i": 0, "j": 0}, "level must be 1..2"),
+        ("weight", {"level": 0, "i": 0, "j": 0}, "layer must be 1..2 (this network's hidden and output"),
+        (
+            "weight",
+            {"level": 3, "i": 0, "j": 0},
+            "layer must be 1..2 (this network's hidden and output layers), got 3",
+        ),
+        ("weight", {"level": 99, "i": 0, "j": 0}, "layer must be 1..2 (this network's"),  # "at most 7" before
+        ("neuron", {"level": 0, "j": 0}, "layer must be 1..2 (this network's"),
         ("weight", {"level": 1, "i": 2, "j": 0}, "weight i (an input of layer 1) must be an integer in 0..1"),
         ("weight", {"level": 2, "i": 0, "j": 5}, "weight j (a neuron of layer 2) must be an integer in 0..1"),
         ("neuron", {"level": 1, "j": 4}, "must be an integer in 0..3"),

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainrule.playground.data import parse_csv
 from chainrule.playground.session import Session, Sessions
-from chainrule.playground.settings import MAX_HIDDEN_LAYERS, MAX_NEURONS, MAX_SAMPLES, Run, Settings, Step
+from chainrule.playground.settings import MAX_NEURONS, MAX_SAMPLES, Run, Settings, Step
 
 STATIC = files("chainrule.playground") / "static"
 MAX_BODY = 256 * 1024  # bytes: settings are tiny, a CSV of MAX_SAMPLES rows fits easily
@@ -54,7 +54,7 @@ PAGE_HEADERS = {  # the page runs only its own files: no inline script, nothing 
 }
 
 SessionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
-Level = Annotated[int, Query(ge=1, le=MAX_HIDDEN_LAYERS + 1)]
+Level = Annotated[int, Query()]  # checked against the session's network (Session._layer)
 Index = Annotated[int, Query(ge=0, lt=max(MAX_NEURONS, 10))]
 Sample = Annotated[int, Query(ge=0, lt=MAX_SAMPLES)]
 

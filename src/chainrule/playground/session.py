@@ -292,15 +292,21 @@ class Session:
     def weight(self, level: int, i: int, j: int, sample: int) -> dict[str, Any]:
         """`chainrule.explain` of W^(level)[i, j] on training example ``sample``."""
         with self.lock:
+            self._layer(level)
             e = explain(self.network, self.X_train, self.y_train, level=level, weight=(i, j), sample=sample)
             return plain_rules({**e.to_dict(), "text": e.render(), "step": self.steps})
+
+    def _layer(self, level: int) -> None:
+        """A layer of this network (1 = the first hidden layer, the last = the output layer)."""
+        n = len(self.network.levels)
+        if not 1 <= level <= n:
+            raise ValueError(f"layer must be 1..{n} (this network's hidden and output layers), got {level}")
 
     def neuron(self, level: int, j: int, sample: int) -> dict[str, Any]:
         """z, a, σ'(z), ∂C/∂a and δ of neuron j of layer ``level`` for one example: the first
         link of `explain`'s chain (with the terms w_jk δ_k that built its δ)."""
         with self.lock:
-            if not 1 <= level <= len(self.network.levels):
-                raise ValueError(f"level must be 1..{len(self.network.levels)}, got {level}")
+            self._layer(level)
             e = explain(self.network, self.X_train, self.y_train, level=level, weight=(0, j), sample=sample)
             b = float(self.network.levels[level - 1].b[j])
             return plain_rules(
