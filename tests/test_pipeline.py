@@ -543,3 +543,24 @@ def test_predict_and_export_never_replace_a_pipe(tmp_path, capsys):
         status, _, err = call(capsys, *command)
         assert "out is not a regular file (a device, a pipe or a socket)" in one_error_line(status, err)
     assert (tmp_path / "out").is_fifo()
+
+
+def test_run_files_are_strict_json_and_checked_before_training(tmp_path, capsys):
+    """A constant regression target gives test_r2 = NaN, which metrics.json held as a bare NaN (not
+    JSON: JSON.parse and jq refuse it); a folder named model.safetensors in the run directory was
+    found after the training, the run lost."""
+    rows = "\n".join(f"{k / 10},{k % 3},5" for k in range(60))
+    (tmp_path / "const.csv").write_text("a,b,y\n" + rows + "\n")
+    cr.Experiment(data=str(tmp_path / "const.csv"), task="regression", hidden=(3,), epochs=2).run(
+        tmp_path / "r"
+    )
+    text = (tmp_path / "r" / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metrics.json"))
+    assert metrics["test_r2"] is None
+    (tmp_path / "busy" / "model.safetensors").mkdir(parents=True)
+    started = time.monotonic()
+    status, _, err = call(
+        capsys, "train", "--data", "xor", "--epochs", "500", "--out", tmp_path / "busy", "--force"
+    )
+    assert "busy/model.safetensors is a directory: give a file name" in one_error_line(status, err)
+    assert time.monotonic() - started < 20  # refused before 500 epochs, not after

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -20,10 +21,11 @@ from chainrule.checkpoint import checkpoints
 from chainrule.io import save
 from chainrule.network import Network
 from chainrule.run import parse_interval
-from chainrule.safefile import atomic_write
+from chainrule.safefile import atomic_write, writable
 from chainrule.world import World
 
 RUN_FILE = "run.json"  # the settings of a checkpointed run, read by resume
+RUN_FILES = ("model.safetensors", "history.json", "metrics.json", "curves.png", "confusion.png", RUN_FILE)
 RUN_KEYS = {"experiment", "checkpoint_every", "processes"}  # what it holds (processes: 1 if absent)
 T = TypeVar("T")
 
@@ -109,6 +111,9 @@ def check_run_dir(out: Path, overwrite: bool) -> None:
             f"run directory {out} exists and is not empty: pass overwrite=True to replace its files, "
             "or give another out="
         )
+    for name in RUN_FILES:  # what the run will write, known now rather than after the training
+        if (out / name).exists() or (out / name).is_symlink():
+            writable(out / name, overwrite=True)
 
 
 def prepare_run_dir(out: Path, overwrite: bool, world: World) -> Path:
@@ -128,6 +133,22 @@ def prepare_run_dir(out: Path, overwrite: bool, world: World) -> Path:
     return out
 
 
+def json_text(value: Any) -> str:
+    """``value`` as strict JSON, NaN and infinities as null (Python's json writes a bare NaN, which
+    JSON has not: JavaScript's JSON.parse and jq refuse the file)."""
+
+    def strict(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: strict(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [strict(x) for x in v]
+        return v
+
+    return json.dumps(strict(value), indent=1, allow_nan=False)
+
+
 def write_run(
     run_dir: Path,
     network: Network,
@@ -143,7 +164,7 @@ def write_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     save(network, run_dir / "model.safetensors", overwrite=overwrite)
     for name, value in (("history.json", history.to_dict()), ("metrics.json", metrics)):
-        atomic_write(run_dir / name, (json.dumps(value, indent=1) + "\n").encode(), overwrite=True)
+        atomic_write(run_dir / name, (json_text(value) + "\n").encode(), overwrite=True)
     plots.curves(history, run_dir / "curves.png")
     if classes is not None and cm is not None:
         plots.confusion(cm, classes, run_dir / "confusion.png")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +33,7 @@ from chainrule.cli.app import (
 from chainrule.datafiles import check_file
 from chainrule.evaluation import held_out, model_classes, model_features, score
 from chainrule.explain import EXAMPLES
+from chainrule.rundir import json_text
 from chainrule.safefile import atomic_write, writable
 from chainrule.world import Local
 
@@ -196,7 +196,7 @@ def explain(
     except ValueError as e:
         raise CLIError(f"{e} (see --layer, --weight, --sample)") from None
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
+        sys.stdout.write(json_text(result.to_dict()) + "\n")  # strict JSON: NaN as null
     else:
         console.print(result.render(max_terms=terms), markup=False, soft_wrap=True)
 
