@@ -243,6 +243,8 @@ def test_resume_checks_run_json_and_the_number_of_processes(tmp_path):
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, momentum, nesterov, adam"),
         ({"val_fraction": 1.0}, r"val_fraction must lie in \[0, 1\)"),
         ({"early_stopping": 3, "val_fraction": 0}, "val_fraction=0 holds no validation rows"),
+        ({"samples": 10**11}, "samples must be at most 1,000,000,000, got 100,000,000,000"),  # after training before
+        ({"noise": 1e7}, r"noise must lie in \[0, 1000000"),
     ],
 )
 def test_an_experiment_checks_every_setting_when_it_is_made(settings, message):

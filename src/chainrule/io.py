@@ -158,11 +158,15 @@ def check_metadata(metadata: Any, network: Network) -> None:
         _check_data(metadata["data"])
 
 
+MAX_COUNT = 10**9  # rows or classes a model file's "data" entry may record
+MAX_NOISE = 1e6
+
+
 def _check_data(entry: Any) -> None:
     """The data a model was trained on (`chainrule.evaluation.trained_on`): what splits it again."""
 
     def whole(v: Any, low: int) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= 10**9
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_COUNT
 
     def fraction(v: Any, low_open: bool) -> bool:
         ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
@@ -171,7 +175,7 @@ def _check_data(entry: Any) -> None:
     checks = {
         "name": lambda v: isinstance(v, str) and 0 < len(v) <= 4096,
         "samples": lambda v: v is None or whole(v, 1),
-        "noise": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e6,
+        "noise": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < MAX_NOISE,
         "classes": lambda v: whole(v, 1),
         "seed": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63),
         "val_fraction": lambda v: fraction(v, low_open=False),

@@ -35,6 +35,7 @@ from chainrule.callbacks import Callback, History
 from chainrule.checkpoint import checkpoints
 from chainrule.evaluation import confusion_matrix, score, trained_on
 from chainrule.heads import head
+from chainrule.io import MAX_COUNT, MAX_NOISE
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer
 from chainrule.optimizers import optimizer as make_optimizer
@@ -78,12 +79,14 @@ class Experiment:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        def whole(name: str, low: int, optional: bool = False) -> None:
+        def whole(name: str, low: int, optional: bool = False, high: int | None = None) -> None:
             value = getattr(self, name)
             if optional and value is None:
                 return
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
+            if high is not None and value > high:  # what a model file may record (chainrule.io)
+                raise ValueError(f"{name} must be at most {high:,}, got {value:,}")
             object.__setattr__(self, name, int(value))  # NumPy's integers too, as Python's
 
         def real(name: str, low: float, high: float, low_open: bool = False, high_open: bool = True) -> None:
@@ -141,8 +144,8 @@ class Experiment:
         choice("optimizer", OPTIMIZERS)
         choice("schedule", SCHEDULES)
         choice("dtype", DTYPES)
-        whole("samples", 1, optional=True)
-        whole("classes", 1)
+        whole("samples", 1, optional=True, high=MAX_COUNT)
+        whole("classes", 1, high=MAX_COUNT)
         whole("batch_size", 1, optional=True)
         whole("epochs", 1)
         whole("early_stopping", 1, optional=True)
@@ -151,7 +154,7 @@ class Experiment:
         whole("seed", 0)
         if self.seed >= 2**63:
             raise ValueError(f"seed must be an integer in [0, 2**63), got {self.seed}")
-        real("noise", 0, math.inf)
+        real("noise", 0, MAX_NOISE)
         real("val_fraction", 0, 1)
         real("test_fraction", 0, 1, low_open=True)
         real("dropout", 0, 1)
