@@ -243,7 +243,10 @@ def test_resume_checks_run_json_and_the_number_of_processes(tmp_path):
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, momentum, nesterov, adam"),
         ({"val_fraction": 1.0}, r"val_fraction must lie in \[0, 1\)"),
         ({"early_stopping": 3, "val_fraction": 0}, "val_fraction=0 holds no validation rows"),
-        ({"samples": 10**11}, "samples must be at most 1,000,000,000, got 100,000,000,000"),  # after training before
+        (
+            {"samples": 10**11},
+            "samples must be at most 1,000,000,000, got 100,000,000,000",
+        ),  # after training before
         ({"noise": 1e7}, r"noise must lie in \[0, 1000000"),
     ],
 )
@@ -397,6 +400,12 @@ def test_messages_say_what_is_wrong_with_the_data(tmp_path, capsys, monkeypatch)
         (["--data", "folder.csv"], "folder.csv is a folder, not a file"),
         (["--data", "pipe.csv"], "pipe.csv is not a regular file (a pipe or a device)"),
         (["--data", "pairs.csv"], "pairs.csv has 1000 classes of at most 2 row(s)"),
+        (  # blamed on --test-fraction alone before
+            ["--data", "xor", "--samples", "20", "--val-fraction", "0.999"],
+            "with --test-fraction 0.25 and --val-fraction 0.999 none puts a row in the training rows; "
+            "give more rows per class, a smaller --test-fraction or --val-fraction",
+        ),
+        (["--data", "xor", "--samples", "20", "--test-fraction", "0.999"], "xor has 2 classes of at most"),
         (
             ["--data", "decimals.csv", "--task", "classification"],
             "or --task regression if the target is a number",

@@ -312,23 +312,35 @@ def check_fraction(value: float, what: str, low_ok: bool) -> float:
 
 
 def check_split(
-    name: str, y: Array, labels: list[Any] | None, test_fraction: float, n_train: int, n_test: int
+    name: str,
+    y: Array,
+    labels: list[Any] | None,
+    test_fraction: float,
+    n_train: int,
+    n_test: int,
+    val_fraction: float = 0.0,
 ) -> None:
     """Refuse a split without training or test rows, saying why: too few rows, classes too small
-    for a split stratified by class, or a test fraction that leaves nothing on one side."""
+    for a split stratified by class, or fractions (test, then validation of the rest) that leave
+    nothing on one side."""
     if n_train and n_test:
         return
+    side = "training" if not n_train else "test"
+    held = f"test_fraction={test_fraction:g}"
+    fix = "another test_fraction="
+    if not n_train and val_fraction:  # the validation rows come out of the training rows
+        held += f" and val_fraction={val_fraction:g}"
+        fix = "a smaller test_fraction= or val_fraction="
     if labels is not None:  # split class by class: no class put a row on that side
         largest = int(np.bincount(y).max())
+        k = len(labels)
         raise DataError(
-            f"{name} has {len(labels)} classes of at most {largest} row(s): each class is split into "
-            f"training and test rows, and with test_fraction={test_fraction:g} none puts a row in the "
-            f"{'training' if not n_train else 'test'} rows; give more rows per class, another "
-            "test_fraction=, or task=regression if the target is a number"
+            f"{name} has {k} class{'es' if k != 1 else ''} of at most {largest} row(s): each class is "
+            f"split into training and test rows, and with {held} none puts a row in the {side} rows; "
+            f"give more rows per class, {fix}, or task=regression if the target is a number"
         )
     raise DataError(
-        f"{name} has {len(y)} rows and test_fraction={test_fraction:g}: that leaves no "
-        f"{'training' if not n_train else 'test'} rows; give more rows or another test_fraction="
+        f"{name} has {len(y)} rows and {held}: that leaves no {side} rows; give more rows or {fix}"
     )
 
 
@@ -406,5 +418,5 @@ def load(
     y, labels = encode_labels(raw, task)
     test_fraction = check_fraction(test_fraction, "test_fraction", low_ok=False)
     tr, va, te = split_indices(y, test_fraction, val_fraction, seed, stratify=labels is not None)
-    check_split(data, y, labels, test_fraction, len(tr), len(te))
+    check_split(data, y, labels, test_fraction, len(tr), len(te), val_fraction)
     return Dataset(data, X[tr], y[tr], X[va], y[va], X[te], y[te], labels, names, target_name, images)

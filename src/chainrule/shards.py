@@ -179,7 +179,7 @@ def _csv(
     y_all = world.concat(y)
     test_fraction = data.check_fraction(test_fraction, "test_fraction", low_ok=False)
     splits = data.split_indices(y_all, test_fraction, val_fraction, seed, stratify=labels is not None)
-    data.check_split(path, y_all, labels, test_fraction, len(splits[0]), len(splits[2]))
+    data.check_split(path, y_all, labels, test_fraction, len(splits[0]), len(splits[2]), val_fraction)
     tr, va, te = (rows[(rows >= start) & (rows < start + len(y))] - start for rows in splits)
     return data.Dataset(path, X[tr], y[tr], X[va], y[va], X[te], y[te], labels, names, target)
 
