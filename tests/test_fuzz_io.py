@@ -180,19 +180,20 @@ DIM = st.one_of(st.integers(0, 5), st.sampled_from([-1, 10**9, 2**40, True]), st
 
 
 @st.composite
-def user_metadata(draw: st.DrawFn, n_in: int, n_out: int) -> tuple[Any, bool]:
+def user_metadata(draw: st.DrawFn, n_in: int, n_out: int, loss: str) -> tuple[Any, bool]:
     """``network.metadata``: mostly the shared keys in their right form, sometimes not (and
-    whether it is right)."""
+    whether it is right); the right task is the one the ``loss`` learns."""
+    tasks = {"squared_error": ["regression"], "binary_cross_entropy": ["classification", "multilabel"]}
     right = {
         "classes": st.lists(st.text(max_size=3), min_size=n_out, max_size=n_out, unique=True),
-        "feature_names": st.lists(st.text(max_size=3), min_size=n_in, max_size=n_in),
+        "feature_names": st.lists(st.text(max_size=3), min_size=n_in, max_size=n_in, unique=True),
         "standardize": st.fixed_dictionaries(
             {
                 "mean": st.lists(st.floats(-9, 9), min_size=n_in, max_size=n_in),
                 "scale": st.lists(st.floats(0.1, 9), min_size=n_in, max_size=n_in),
             }
         ),
-        "task": st.sampled_from(["classification", "multilabel", "regression"]),
+        "task": st.sampled_from(tasks.get(loss, ["classification"])),
         "target": st.text(max_size=4),
         "note": JSONISH,
     }
@@ -203,7 +204,10 @@ def user_metadata(draw: st.DrawFn, n_in: int, n_out: int) -> tuple[Any, bool]:
             {"mean": st.lists(st.floats(-2, 2), max_size=4), "scale": st.lists(st.floats(-1, 2), max_size=4)}
         )
         | JSONISH,
-        "task": st.text(max_size=8),
+        "task": st.text(max_size=8)
+        | st.sampled_from(
+            sorted({"classification", "regression"} - set(tasks.get(loss, ["classification"])))
+        ),
         "target": JSONISH,
     }
     if draw(st.integers(0, 9)) == 0:
@@ -230,7 +234,7 @@ def hostile_model(draw: st.DrawFn) -> tuple[dict[str, str], dict[str, np.ndarray
     )
     config = net.config()
     tensors = {name: p.copy() for name, p in zip(net.parameter_names, net.parameters(), strict=True)}
-    user, right = draw(user_metadata(sizes[0], sizes[-1]))
+    user, right = draw(user_metadata(sizes[0], sizes[-1], loss))
     metadata = {"format": "chainrule", "format_version": "2", "network": "", "metadata": ""}
     changes = draw(st.lists(st.integers(0, 13), max_size=3))
     layers = config["layers"]

@@ -173,3 +173,18 @@ def test_a_sparse_file_declaring_gigabytes_is_refused_before_it_is_read(tmp_path
     with pytest.raises(cr.ModelFileError, match=r"it is a sparse file \(\d+ bytes on disk of the 10000000"):
         cr.load(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # kB
+
+
+def test_a_task_the_loss_does_not_learn_is_refused(tmp_path):
+    """save accepted task='regression' on a softmax classifier and 'multilabel' on a softmax."""
+    clf = cr.Network.from_sizes([2, 3], seed=0)
+    reg = cr.Network.from_sizes([2, 1], output="identity", loss="squared_error", seed=0)
+    for net, task, message in [
+        (clf, "regression", "is regression but the network's loss cross_entropy is a classification loss"),
+        (reg, "classification", "is classification but the network's loss squared_error is a regression"),
+        (clf, "multilabel", "the outputs are a softmax"),
+    ]:
+        net.metadata = {"task": task}
+        with pytest.raises(ValueError, match=message):
+            cr.save(net, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()

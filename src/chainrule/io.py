@@ -154,6 +154,18 @@ def check_metadata(metadata: Any, network: Network) -> None:
         raise ValueError("metadata 'target' must be the target column's name (a string)")
     if "task" in metadata and metadata["task"] not in TASKS:
         raise ValueError(f"metadata 'task' must be one of {', '.join(TASKS)}, got {metadata['task']!r}")
+    task = metadata.get("task")
+    if task is not None and (task == "regression") == network.loss.classifier:
+        raise ValueError(
+            f"metadata 'task' is {task} but the network's loss {network.loss.name} is "
+            f"{'a classification' if network.loss.classifier else 'a regression'} loss: "
+            "give the task it learns"
+        )
+    if task == "multilabel" and type(network.layers[-1]).__name__ == "Softmax":
+        raise ValueError(
+            "metadata 'task' is multilabel but the outputs are a softmax (one class of all): "
+            "use classification"
+        )
     if "data" in metadata:
         _check_data(metadata["data"])
 
