@@ -484,3 +484,14 @@ def test_concurrent_writers_of_one_file_do_not_break_each_other(tmp_path):
 
     atomic_write(target, b"last", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["race.csv"]
+
+
+def test_library_arguments_named_in_their_own_words(tmp_path):
+    """seed=1.5 got NumPy's "SeedSequence expects int…"; a pathlib.Path as data "data must be a
+    name"; a file as a run directory "no checkpoint in it"."""
+    with pytest.raises(ValueError, match=r"seed must be None or an integer ≥ 0, got 1\.5"):
+        cr.Network.from_sizes([2, 2], seed=1.5)
+    (tmp_path / "ab.csv").write_text("a,b,y\n" + "".join(f"{k},{k % 3},{k % 2}\n" for k in range(40)))
+    assert cr.Experiment(data=tmp_path / "ab.csv").data == str(tmp_path / "ab.csv")
+    with pytest.raises(NotADirectoryError, match=r"ab\.csv is a file: give the run directory"):
+        cr.load_checkpoint(tmp_path / "ab.csv")

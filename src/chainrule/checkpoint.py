@@ -88,6 +88,8 @@ def save_checkpoint(run_dir: str | os.PathLike[str], network: Network, state: di
 def load_checkpoint(run_dir: str | os.PathLike[str]) -> Checkpoint:
     """The newest checkpoint of ``run_dir`` that reads back whole. A damaged newer one (a torn or
     corrupted file) is renamed ``*.damaged``, never loaded, and a warning says so."""
+    if Path(run_dir).is_file():
+        raise NotADirectoryError(f"{run_dir} is a file: give the run directory that holds the checkpoints")
     paths = checkpoints(run_dir)
     if not paths:
         raise FileNotFoundError(f"no checkpoint in {run_dir}: start the run without resuming")

@@ -24,6 +24,7 @@ buffer.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -163,6 +164,10 @@ class Network:
         self.layers = layers
         self.loss = make_loss(loss, reduction)
         self.dtype = as_dtype(dtype)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+        ):
+            raise ValueError(f"seed must be None or an integer ≥ 0, got {seed!r}")
         self.rng = np.random.default_rng(seed)
         self.metadata: dict[str, Any] = {}
         self.output: Activation = layers[-1]

@@ -105,8 +105,11 @@ class Experiment:
         def text(name: str, optional: bool = True) -> None:
             value = getattr(self, name)
             if not (isinstance(value, str) and value) and not (optional and value is None):
-                raise ValueError(f"{name} must be {'None or ' if optional else ''}a name, got {value!r}")
+                what = "a data set's name or a CSV file's path" if name == "data" else "a name"
+                raise ValueError(f"{name} must be {'None or ' if optional else ''}{what}, got {value!r}")
 
+        if isinstance(self.data, os.PathLike):  # a CSV file's path, as a str (the experiment is JSON)
+            object.__setattr__(self, "data", os.fspath(self.data))
         text("data", optional=False)
         text("target")
         text("loss")
