@@ -406,6 +406,8 @@ def test_messages_say_what_is_wrong_with_the_data(tmp_path, capsys, monkeypatch)
             "give more rows per class, a smaller --test-fraction or --val-fraction",
         ),
         (["--data", "xor", "--samples", "20", "--test-fraction", "0.999"], "xor has 2 classes of at most"),
+        (["--data", "decimals.csv", "--noise", "0.5"], "--noise shapes a toy data set"),  # ignored before
+        (["--data", "digits", "--classes", "3"], "--classes shapes a toy data set (xor, circles"),
         (
             ["--data", "decimals.csv", "--task", "classification"],
             "or --task regression if the target is a number",

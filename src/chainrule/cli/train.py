@@ -41,6 +41,7 @@ from chainrule.cli.app import (
 )  # fmt: skip
 from chainrule.pipeline import Experiment, store_experiment, stored_experiment
 from chainrule.rundir import interval, run_directory
+from chainrule.toys import TOYS
 from chainrule.world import from_environment
 
 
@@ -116,8 +117,12 @@ def train(
             min=1, help="toys: points to draw; other data: use the first N rows", show_default=False
         ),
     ] = None,
-    noise: Annotated[float, typer.Option(min=0, help="toys: standard deviation of the jitter")] = 0.1,
-    classes: Annotated[int, typer.Option(min=2, help="spiral, gaussians: number of classes")] = 2,
+    noise: Annotated[
+        float | None, typer.Option(min=0, help="toys: standard deviation of the jitter [default: 0.1]")
+    ] = None,
+    classes: Annotated[
+        int | None, typer.Option(min=2, help="spiral, gaussians: number of classes [default: 2]")
+    ] = None,
     # --preset may set layers, activation, loss, optimizer, lr, batch_size and epochs: their
     # default is None ("not given"), and _settings fills them in
     layers: Annotated[
@@ -259,14 +264,17 @@ def train(
             },
         )
         acts = settings["activation"]
+        for flag, value in (("--noise", noise), ("--classes", classes)):
+            if value is not None and data not in TOYS:  # said, not ignored
+                raise CLIError(f"{flag} shapes a toy data set ({', '.join(TOYS)}), not {data}: leave it out")
         experiment = Experiment(
             data=data,
             data_dir=None if data_dir is None else str(data_dir),
             target=target,
             task=task,
             samples=samples,
-            noise=noise,
-            classes=classes,
+            noise=0.1 if noise is None else noise,
+            classes=2 if classes is None else classes,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
             hidden=tuple(settings["hidden"]),
