@@ -537,6 +537,16 @@ def test_a_model_of_named_columns_is_not_scored_on_other_features(tmp_path, caps
     ):
         status, _, err = call(capsys, *command)
         assert "the model's inputs are a, b, but xor's features are x1, x2" in one_error_line(status, err)
+    status, _, err = call(capsys, "evaluate", model, "--data", tmp_path / "ab.csv", "--target", "a")
+    assert "--target a is one of the model's input columns; the model predicts 'y'" in one_error_line(
+        status, err
+    )
+    renamed = (tmp_path / "ab.csv").read_text().replace("a,b,y", "a,b,label", 1)
+    (tmp_path / "renamed.csv").write_text(renamed)
+    status, out, err = call(
+        capsys, "evaluate", model, "--data", tmp_path / "renamed.csv", "--target", "label"
+    )
+    assert status == 0 and "all 80 rows" in out, err
     cr.Experiment(data="xor", hidden=(4,), epochs=2).run(tmp_path / "xor")
     status, out, err = call(capsys, "evaluate", tmp_path / "xor" / "model.safetensors", "--data", "moons")
     assert status == 0 and "test rows of moons" in out, err

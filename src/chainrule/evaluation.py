@@ -78,7 +78,14 @@ def held_out(
     meta = network.metadata
     trained = meta.get("data") if isinstance(meta.get("data"), dict) else {}
     classes = model_classes(network)
-    target = target or meta.get("target")
+    trained_target = meta.get("target")
+    inputs = meta.get("feature_names")
+    if target is not None and isinstance(inputs, list) and target in inputs:
+        raise ValueError(
+            f"target={target} is one of the model's input columns; the model predicts {trained_target!r}: "
+            "give the column that holds its targets, or leave out target="
+        )
+    target = target or trained_target
     recorded = trained.get("fingerprint")
     named = data_name is not None
     if data_name is None:
