@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -405,6 +406,7 @@ def test_a_loss_that_grows_far_above_its_start_warns():
 
 
 # ------------------------------------------------------------------------------- masked arrays
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_masked_entry_is_refused_not_silently_used():
     """np.asarray drops a mask and keeps the hidden values: a masked entry is refused by name,
     in X, y and sample_weight, in training and prediction; an empty mask is no mask."""
@@ -495,3 +497,15 @@ def test_library_arguments_named_in_their_own_words(tmp_path):
     assert cr.Experiment(data=tmp_path / "ab.csv").data == str(tmp_path / "ab.csv")
     with pytest.raises(NotADirectoryError, match=r"ab\.csv is a file: give the run directory"):
         cr.load_checkpoint(tmp_path / "ab.csv")
+
+
+def test_labels_that_are_one_number_are_said_to_be_one_class():
+    """'07' and '7' became class 7 without a word (as pandas reads them): now with a warning."""
+    from chainrule.preprocessing import encode_labels
+
+    with pytest.warns(UserWarning, match=r"the labels '07' and '7' are the same number, 7: they are taken"):
+        y, classes = encode_labels(np.array(["07", "7", "8", "8"]))
+    assert classes == [7, 8] and y.tolist() == [0, 0, 1, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encode_labels(np.array(["7", " 7", "8"]))  # spaces around a label are no other spelling

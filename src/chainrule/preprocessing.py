@@ -8,6 +8,7 @@ whoever predicts from a model file applies the same transformation first (`stand
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +51,31 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
         return values, None
     if integral:
         classes, y = np.unique(values.astype(np.int64), return_inverse=True)
+        if raw.dtype.kind in "US":
+            _warn_merged(raw, y, classes)
         return y.astype(np.intp), [int(c) for c in classes]
     classes, y = np.unique(raw, return_inverse=True)
     return y.astype(np.intp), [str(c) for c in classes]
+
+
+def _warn_merged(raw: Array, y: Array, classes: Array) -> None:
+    """Say so when labels written differently are one number, so one class ('07' and '7')."""
+    spellings, first = np.unique(raw, return_index=True)
+    if len(spellings) == len(classes):
+        return
+    per_class: dict[int, list[str]] = {}
+    for text, k in zip(spellings.tolist(), y[first].tolist(), strict=True):
+        per_class.setdefault(int(k), []).append(str(text).strip())
+    for k, texts in per_class.items():
+        if len(set(texts)) == 1:  # only spaces around it differ
+            continue
+        shown = " and ".join(repr(t) for t in sorted(set(texts))[:3])
+        warnings.warn(
+            f"the labels {shown} are the same number, {classes[k]}: they are taken as one class "
+            "(give them names that are not numbers to keep them apart)",
+            stacklevel=3,
+        )
+        return
 
 
 def labels_to_indices(raw: Array, classes: Sequence[Any]) -> Array:
