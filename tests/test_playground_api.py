@@ -69,6 +69,24 @@ def test_page_and_static_files_are_served_and_load_nothing_from_elsewhere(client
     assert client.get("/docs").status_code == 404  # the interactive docs would load scripts from a CDN
 
 
+def test_the_page_scripts_are_small_modules_without_an_import_cycle():
+    """One concept per module: each script says what it is, stays under 500 lines, and imports
+    only files shipped beside it; the page's modules get what they need through an init call."""
+    static = files("chainrule.playground") / "static"
+    scripts = {p.name: p.read_text() for p in static.iterdir() if p.name.endswith(".js")}
+    imports = {}
+    for name, text in scripts.items():
+        assert text.startswith("// "), f"{name} has no header comment"
+        assert text.count("\n") < 500, f"{name} has {text.count(chr(10))} lines"
+        imports[name] = re.findall(r'^import [^;]*? from "\./([\w.]+)";', text, re.MULTILINE | re.DOTALL)
+        assert set(imports[name]) <= set(scripts), f"{name} imports {imports[name]}"
+
+    def reaches(start, name, seen=()):
+        return any(n == start or (n not in seen and reaches(start, n, (*seen, n))) for n in imports[name])
+
+    assert [name for name in scripts if reaches(name, name)] == []
+
+
 def test_only_loopback_host_names_are_answered(client):
     """A page elsewhere that rebinds its DNS name to 127.0.0.1 is refused."""
     assert client.post("/api/sessions", json={}, headers={"host": "attacker.example"}).status_code == 400
