@@ -376,7 +376,7 @@ BAD = [
     (["explain", "{model}", "--layer", "1", "--weight", "0,0"], "read only when you name it: pass --data"),
     (
         ["gradcheck", "--activation", "tanh,relu", "--layers", "5"],
-        "got 2 activation(s) and 1 dropout value(s)",
+        "--activation gives 2 activations for 1 hidden layer(s) (--layers 5)",
     ),
 ]
 CASES = [(*case, 2) for case in USAGE] + [(*case, 1) for case in BAD]
