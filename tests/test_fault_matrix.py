@@ -593,7 +593,7 @@ def _listed(root: Path) -> list[tuple[str, list, list[str]]]:
         (
             "a trailing comma in the header",
             ["train", "--data", "CSV:a,b,y,\n1,2,0,\n2,3,1,\n", "--out", "RUN", "--force"],
-            ["new.csv, line 1: the last column has no name"],
+            ["new.csv: the header's last column has no name"],
         ),
         (
             "a NaN target",

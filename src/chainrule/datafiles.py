@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import os
 import re
 import warnings
@@ -193,7 +194,7 @@ def read_rows(
                 if header:
                     names = [v.strip() for v in values]
                 else:
-                    records = _chain(first, records)
+                    records = itertools.chain([first], records)
             for number, text in records:
                 if start <= n and (stop is None or n < stop):
                     lines.append(number)
@@ -211,11 +212,6 @@ def read_rows(
         names = [f"c{c + 1}" for c in range(columns)]
     cells = _stack(chunks, columns)
     return CsvRows(names, cells, np.array(lines, dtype=np.int64), min(start, n), n, delimiter)
-
-
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield first
-    yield from rest
 
 
 def _split(texts: list[str], lines: list[int], delimiter: str, columns: int, name: str) -> Array:
@@ -372,7 +368,9 @@ def _target(cells: Array, path: Source, name: str, first_row: int = 0, lines: Ar
     elif values is not None and not np.isfinite(values).all():
         r = int(np.argmax(~np.isfinite(values)))
         what = f"is {_shown(str(raw[r]))}: NaN and inf cannot be learned from; fill in or remove those rows"
-    elif len(raw) * width * 4 > 4 * _size(path) + _MARGIN:
+    elif (
+        len(raw) * width * 4 > 4 * (len(path) if isinstance(path, bytes) else os.path.getsize(path)) + _MARGIN
+    ):
         r = int(np.argmax(lengths))
         what = (
             f"holds a value of {width:,} characters ({_shown(str(raw[r]))}), far longer than the others "
@@ -385,21 +383,16 @@ def _target(cells: Array, path: Source, name: str, first_row: int = 0, lines: Ar
     raise DataError(f"{where}: the target {_column(name)} {what}")
 
 
-def _size(source: Source) -> int:
-    """The bytes of a CSV file."""
-    return len(source) if isinstance(source, bytes) else Path(source).stat().st_size
-
-
 def _columns(header: list[str], path: Source, target: str | None) -> tuple[list[str], int]:
     """The feature names and the index of the target column (the last one by default)."""
     if len(set(header)) != len(header):
         seen: set[str] = set()
         twice = next(name for name in header if name in seen or seen.add(name))  # type: ignore[func-returns-value]
         what = "two columns with no name" if not twice else f"two columns named {_shown(twice)}"
-        raise DataError(f"{_name(path)}, line 1: the header has {what}: give every column its own name")
+        raise DataError(f"{_name(path)}: the header has {what}: give every column its own name")
     if target is None and not header[-1] and len(header) > 1:
         raise DataError(
-            f"{_name(path)}, line 1: the last column has no name (a delimiter at the end of the header?) "
+            f"{_name(path)}: the header's last column has no name (a delimiter at the end of the header?) "
             "and would be the target: name it, remove the trailing delimiters, or choose the target with "
             "target="
         )
