@@ -376,7 +376,7 @@ BAD = [
     (["explain", "{model}", "--layer", "1", "--weight", "0,0"], "read only when you name it: pass --data"),
     (
         ["gradcheck", "--activation", "tanh,relu", "--layers", "5"],
-        "got 2 activation(s) and 1 dropout value(s)",
+        "--activation gives 2 activations for 1 hidden layer(s) (--layers 5)",
     ),
 ]
 CASES = [(*case, 2) for case in USAGE] + [(*case, 1) for case in BAD]
@@ -540,3 +540,36 @@ def test_fashion_mnist_short_run_of_the_documented_command(tmp_path):
     assert metrics["test_accuracy"] > 0.75 and metrics["schedule"] == "cosine" and metrics["dropout"] == 0.2
     network = cr.load(tmp_path / "r" / "model.safetensors")
     assert network.metadata["classes"][9] == "Ankle boot" and network.n_features == 784
+
+
+def test_a_standard_output_that_cannot_be_written_is_one_line(files):
+    """Closed (``>&-``), a full disk (``> /dev/full``): one line that says it is standard
+    output, exit status 1 (before: a TypeError traceback from predict, status 0 from gradcheck,
+    "No space left on device: check the path"). A reader that goes away (``| head -1``): quiet,
+    status 141 (128 + SIGPIPE, as a program that signal ends)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[2])}  # this checkout's code
+    command = [sys.executable, "-c", "from chainrule.cli import main; main()"]
+    lines = files["pets"].read_text().splitlines()
+    many = files["dir"] / "many.csv"
+    many.write_text("\n".join([lines[0], *lines[1:] * 20]) + "\n")  # 4,800 rows: more than a pipe holds
+
+    def chainrule(*args, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run([*command, *map(str, args)], stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120, **kwargs)  # fmt: skip
+
+    for args in (["predict", files["model"], many], ["gradcheck"], ["explain", files["model"], "--json"]):
+        closed = chainrule(*args, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+        assert "error: cannot write to standard output (it is closed)" in one_error_line(
+            closed.returncode, closed.stderr
+        )
+        assert closed.returncode == 1
+    with open("/dev/full", "w") as full:
+        result = chainrule("predict", files["model"], many, stdout=full)
+    line = one_error_line(result.returncode, result.stderr)
+    assert "cannot write to standard output (No space left on device)" in line and result.returncode == 1
+    reader = subprocess.Popen([*command, "predict", str(files["model"]), str(many)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)  # fmt: skip
+    assert reader.stdout.readline().startswith(b"label,")
+    reader.stdout.close()
+    assert reader.stderr.read() == b"" and reader.wait(timeout=120) == 141
+    reader.stderr.close()

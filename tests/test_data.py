@@ -302,9 +302,23 @@ def test_labels_the_model_does_not_know_are_refused():
         ),
         ("a,b,y\n1,2,0\n2,3\n", None, "line 3: 2 values but the header has 3 columns"),
         ("a,b,y\n", None, "no data rows"),
-        ("a,a,y\n1,2,0\n", None, "duplicate column names"),
+        ("a,a,y\n1,2,0\n", None, "the header has two columns named 'a'"),
+        (",,y\n1,2,0\n", None, "the header has two columns with no name"),
         ("y\n1\n", None, "only the target column"),
-        ("a,y\n1,\n2,1\n", None, "the target of row 1 is empty"),
+        ("a,y\n\n1,\n2,1\n", None, r"bad\.csv, line 3: the target column 'y' is empty"),  # file lines
+        # a trailing comma in the header: a nameless last column, not "the target of row 1 is empty"
+        ("a,b,y,\n1,2,0,\n2,3,1,\n", None, r"bad\.csv: the header's last column has no name .*target="),
+        ("a,y\n1,0.5\n2,nan\n", None, r"bad\.csv, line 3: the target column 'y' is 'nan': NaN and inf"),
+        (
+            'a,b,y\n0.1,0.2,12" pipe\n0.3,0.4,ok\n0.5,0.6,3" tube\n',
+            None,
+            r"bad\.csv, line 2: the quote \(\"\) in the value '12\" pipe' is unbalanced.*line 4\).*doubled",
+        ),
+        (
+            'a,y\n0.1,ok\n0.2,3" tube\n',
+            None,
+            r"line 3: the quote \(\"\) in the value '3\" tube' is never closed",
+        ),
     ],
 )
 def test_bad_csv_files_are_named_with_the_fix(tmp_path, text, target, message):

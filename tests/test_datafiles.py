@@ -114,3 +114,43 @@ def test_the_old_names_still_read(tmp_path):
         data.load_csv(path)
     with pytest.raises(DataError, match="no such file"):
         data.read_csv(Path(tmp_path / "missing.csv"))
+
+
+def test_one_long_cell_costs_its_own_size_not_that_of_every_cell(tmp_path):
+    """A cell of 20,000 characters once gave every cell that width (``<U20000``): 1,000 rows of
+    three columns asked for 240 MB. Now each string is as long as it is, the target array is
+    refused when one value would make it far larger than the file, and messages quote a cell's
+    first 40 characters only."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},{'yes' if a > 0 else 'no'},0" for a, b in rng.normal(size=(1000, 2))]
+    rows[3] = rows[3][: rows[3].rindex(",")] + "," + "n" * 20_000
+    path = tmp_path / "notes.csv"
+    path.write_text("a,b,y,notes\n" + "\n".join(rows) + "\n")
+    tracemalloc.start()
+    try:
+        header, cells = datafiles.read_csv(path)
+        datafiles.load_csv(path, target="y")  # notes a feature: refused below
+    except DataError as e:
+        message = str(e)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 8 * path.stat().st_size + 2**20, (
+        f"{peak / 2**20:.0f} MiB for a {path.stat().st_size} B file"
+    )
+    assert cells[3, 3] == "n" * 20_000 and cells.shape == (1000, 4)
+    assert "line 5: column 'notes' is not a number ('nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn…')" in message
+    assert len(message) < 300
+    assert datafiles.numeric(cells[:, :2], header[:2], path).shape == (1000, 2)  # the column left out
+    path.write_text("a,notes\n" + "".join(f"{k},{'n' * 20_000 if k == 3 else 'ok'}\n" for k in range(1000)))
+    with pytest.raises(
+        DataError, match=r"line 5: the target column 'notes' holds a value of 20,000 characters"
+    ):
+        datafiles.load_csv(path)
+    path.write_text("a,y\n" + "".join(f"{k},{'hippopotamus' if k % 2 else 'ox'}\n" for k in range(50)))
+    assert datafiles.load_csv(path)[1].dtype == np.dtype("<U12")  # labels of unequal lengths are fine
+    path.write_text("a,y\n1,x\n2," + "z" * 200_000 + "\n")
+    with pytest.raises(DataError, match=r"line 3: a value of more than 131,072 characters"):
+        datafiles.read_csv(path)

@@ -41,7 +41,7 @@ CASES = {
     "CSV files given to train (generated)": 45,
     "IDX files, Fashion-MNIST-shaped (generated)": 60,
     "model files given to predict and evaluate (generated)": 80,
-    "cases listed in issue 15": 25,
+    "cases listed in issue 15": 37,
 }
 MARGIN = 64 * 2**20  # bytes of memory a refused input may cost beyond its own size
 
@@ -564,6 +564,70 @@ def _listed(root: Path) -> list[tuple[str, list, list[str]]]:
             ["train", "--data", fm, "--out", "RUN", "--force"],
             ["is a folder", ".csv", "--data-dir"],
         ),
+        # round two: one long cell (every cell was given its width: 160 MB for this 20 MB file's
+        # worth of cells), a stray quote, a nameless or NaN target, gradcheck's sizes and flags
+        (
+            "a 20,000-character target",
+            [
+                "train",
+                "--data",
+                "CSV:a,notes\n" + "".join(f"{k},{'n' * 20_000 if k == 3 else 'ok'}\n" for k in range(1000)),
+                "--out",
+                "RUN",
+                "--force",
+            ],
+            ["new.csv, line 5: the target column 'notes' holds a value of 20,000 characters ('nnnn"],
+        ),
+        (
+            "an inch mark",
+            [
+                "train",
+                "--data",
+                'CSV:a,b,y\n0.1,0.2,12" pipe\n0.3,0.4,ok\n0.5,0.6,3" tube\n',
+                "--out",
+                "RUN",
+                "--force",
+            ],
+            ["new.csv, line 2: the quote"],
+        ),
+        (
+            "a trailing comma in the header",
+            ["train", "--data", "CSV:a,b,y,\n1,2,0,\n2,3,1,\n", "--out", "RUN", "--force"],
+            ["new.csv: the header's last column has no name"],
+        ),
+        (
+            "a NaN target",
+            ["train", "--data", "CSV:a,y\n1,0.5\n2,nan\n", "--out", "RUN", "--force"],
+            ["new.csv, line 3: the target column 'y' is 'nan'"],
+        ),
+        (
+            "an empty target",
+            ["train", "--data", "CSV:a,y\n\n1,\n2,1\n", "--out", "RUN", "--force"],
+            ["new.csv, line 3: the target column 'y' is empty"],
+        ),
+        (
+            "gradcheck of 10^10 parameters",
+            ["gradcheck", "--inputs", "100000", "--outputs", "100000", "--layers", "100000"],
+            ["--inputs, --layers, --outputs make a network of 20,000,200,000 parameters"],
+        ),
+        ("gradcheck --samples 10^12", ["gradcheck", "--samples", "1000000000000"], ["'--samples'"]),
+        (
+            "gradcheck --samples 10^5 --layers 200",
+            ["gradcheck", "--samples", "100000", "--layers", "200"],
+            ["give at most --samples 48,309"],
+        ),
+        (
+            "gradcheck with 2 activations for 1 layer",
+            ["gradcheck", "--activation", "relu,tanh", "--layers", "3"],
+            ["--activation gives 2 activations for 1 hidden layer(s)"],
+        ),
+        ("gradcheck --seed -1", ["gradcheck", "--seed", "-1"], ["'--seed'"]),
+        (
+            "gradcheck --model with --layers",
+            ["gradcheck", "--model", "MODEL", "--layers", "7"],
+            ["--layers describes a new network; with --model it is not used"],
+        ),
+        ("playground --host ''", ["playground", "--host", ""], ["'--host'"]),
     ]
 
 

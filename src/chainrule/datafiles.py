@@ -12,7 +12,12 @@ own part of one file.
 Numbers are parsed by `numpy.loadtxt` (C), straight into float64: measured on a 200,000 × 50
 numeric file (docs/performance.md), it takes 0.6 s and the size of the result, where splitting
 into strings first (the `csv` module) takes 3–5 s and 0.5–1.2 GB. Strings are kept for the
-target column and for the slow path that names a bad value's line and column.
+target column and for the slow path that names a bad value's line and column, as NumPy's
+variable-width `StringDType` (16 bytes a cell, longer text on its own heap): a fixed-width
+``<U{longest}`` array would give every cell the width of the longest, so that one cell of
+130,000 characters made a 490 KB file ask for 43.6 GiB. The target, which the labels' code
+takes as ``<U``, is refused when one value is so much longer than the rest that its
+fixed-width array would take far more than the file (`_target`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import os
+import re
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -29,11 +36,15 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+from numpy.dtypes import StringDType
 
 Array = np.ndarray
 Source = str | os.PathLike[str] | bytes  # a path, or the bytes of a file (an upload)
 DELIMITERS = ",;\t|"
 _CHUNK = 4096  # records split into strings at a time
+TEXT = StringDType()  # the cells' dtype: each string as long as it is
+_SHOWN = 40  # characters of a value quoted in a message
+_MARGIN = 64 * 2**20  # bytes a target array may take beyond 4 times the file's size
 
 
 class DataError(ValueError):
@@ -65,9 +76,43 @@ def _records(f: IO[str], name: str = "") -> Iterator[tuple[int, str]]:
         elif line.strip():
             yield number, line
     if pending:
-        raise DataError(
-            f'{name + ", " if name else ""}line {start}: a quoted field is never closed: close its quote (")'
-        )
+        where = f"{name + ', ' if name else ''}line {start}"
+        stray = _stray_quote(pending[0])
+        if stray is not None:
+            raise DataError(
+                f'{where}: the quote (") in the value {_shown(stray)} is never closed: {_QUOTE_FIX}'
+            )
+        raise DataError(f'{where}: a quoted field is never closed: close its quote (")')
+
+
+_QUOTE_FIX = (
+    "a quote inside a value needs the whole value in quotes and the quote doubled "
+    '(12" pipe as "12"" pipe"); or remove the quote'
+)
+
+
+def _stray_quote(text: str) -> str | None:
+    """The first value of a record's first line that holds a quote but does not begin with one
+    (an inch mark, ``12" pipe``): a quote there opens no quoted field, yet leaves the line's
+    quotes unbalanced. None if every quote opens or closes a quoted field."""
+    line = text.split("\n", 1)[0].rstrip("\r")
+    for value in re.split(f"[{re.escape(DELIMITERS)}]", line):
+        if '"' in value and not value.lstrip(" ").startswith('"'):
+            return value
+        if value.lstrip(" ").startswith('"'):
+            return None  # a quoted field: the values after it depend on where it ends
+    return None
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, cut to its first characters: a cell of 20,000
+    characters is named, not echoed."""
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+
+
+def _column(name: str) -> str:
+    """'column 'b'' for a message; a long name cut, an empty one said to be empty."""
+    return f"column {_shown(name)}" if name else "the column with no name"
 
 
 def _delimiter(record: str) -> str:
@@ -110,7 +155,7 @@ class CsvRows:
     """Data rows ``start .. start + len(cells)`` of a CSV file, as strings."""
 
     header: list[str]  # the names of the columns (``c1, c2, ...`` for a file read without one)
-    cells: Array  # (rows, columns) str, as written (not stripped)
+    cells: Array  # (rows, columns) StringDType, as written (not stripped)
     lines: Array  # (rows,) int: the file's line where each row begins, for messages
     start: int  # the first row's index among all data rows
     n_rows: int  # data rows in the whole file (all counted, only the range split)
@@ -144,12 +189,12 @@ def read_rows(
             first = next(records, None)
             if first is not None:
                 delimiter = _delimiter(first[1])
-                values = next(csv.reader([first[1]], delimiter=delimiter))
+                values = _split_records([first[1]], [first[0]], delimiter, name)[0]
                 columns = len(values) if columns is None else columns
                 if header:
                     names = [v.strip() for v in values]
                 else:
-                    records = _chain(first, records)
+                    records = itertools.chain([first], records)
             for number, text in records:
                 if start <= n and (stop is None or n < stop):
                     lines.append(number)
@@ -162,8 +207,6 @@ def read_rows(
                 chunks.append(_split(pending, lines, delimiter, columns or 0, name))
     except UnicodeDecodeError as e:
         raise _not_text(source, e) from None
-    except csv.Error as e:
-        raise _not_text(source, e) from None
     columns = columns or 0
     if not header:
         names = [f"c{c + 1}" for c in range(columns)]
@@ -171,18 +214,38 @@ def read_rows(
     return CsvRows(names, cells, np.array(lines, dtype=np.int64), min(start, n), n, delimiter)
 
 
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield first
-    yield from rest
-
-
 def _split(texts: list[str], lines: list[int], delimiter: str, columns: int, name: str) -> Array:
-    """A chunk of records as a (len(texts), columns) array of strings."""
-    rows = list(csv.reader(texts, delimiter=delimiter))
+    """A chunk of records as a (len(texts), columns) array of strings (`TEXT`)."""
+    lines = lines[len(lines) - len(texts) :]
+    rows = _split_records(texts, lines, delimiter, name)
     for i, row in enumerate(rows):
         if len(row) != columns:
-            raise _ragged(name, lines[len(lines) - len(texts) + i], len(row), columns)
-    return np.array(rows, dtype=str).reshape(len(rows), columns)
+            raise _ragged(name, lines[i], len(row), columns)
+    return np.array(rows, dtype=TEXT).reshape(len(rows), columns)
+
+
+def _split_records(texts: list[str], lines: list[int], delimiter: str, name: str) -> list[list[str]]:
+    """Records split into values by the `csv` module; a record it cannot split is a
+    `DataError` naming its line (a stray quote, a NUL byte)."""
+    reader = csv.reader(texts, delimiter=delimiter)
+    try:
+        return list(reader)
+    except csv.Error as e:
+        i = max(reader.line_num - 1, 0)
+        text, line = texts[i], lines[i]
+        stray = _stray_quote(text)
+        if stray is not None:
+            end = line + text.rstrip("\r\n").count("\n")
+            raise DataError(
+                f'{name}, line {line}: the quote (") in the value {_shown(stray)} is unbalanced, so the '
+                f"value runs on over the next lines (to line {end}): {_QUOTE_FIX}"
+            ) from None
+        if "field larger than field limit" in str(e):
+            raise DataError(
+                f"{name}, line {line}: a value of more than {csv.field_size_limit():,} characters, the most "
+                "a cell may hold: shorten it (or check that this is a CSV file)"
+            ) from None
+        raise DataError(f"{name}, line {line}: not CSV text ({e}): give a CSV file in UTF-8") from None
 
 
 def _ragged(name: str, line: int, found: int, columns: int) -> RaggedRowError:
@@ -197,10 +260,7 @@ def _ragged(name: str, line: int, found: int, columns: int) -> RaggedRowError:
 
 def _stack(chunks: list[Array], columns: int) -> Array:
     """The chunks end to end, each freed once copied (no second copy of all of them at once)."""
-    if not chunks:
-        return np.empty((0, columns), dtype=str)
-    width = max(c.dtype.itemsize for c in chunks) // 4
-    out = np.empty((sum(len(c) for c in chunks), columns), dtype=f"<U{max(width, 1)}")
+    out = np.empty((sum(len(c) for c in chunks), columns), dtype=TEXT)
     i = 0
     while chunks:
         c = chunks.pop(0)
@@ -231,30 +291,30 @@ def numeric(
     with one row per line after its header)."""
     X = np.empty(cells.shape, dtype=np.float64)
     for c, name in enumerate(names):
+        where = f"{_name(path)}, line {{}}: {_column(name)}"
         try:
             X[:, c] = cells[:, c].astype(np.float64)
         except ValueError:
             r = next(r for r, v in enumerate(cells[:, c]) if not _is_number(v))
-            value = cells[r, c].strip()
-            problem = "is empty" if not value else f"is not a number ({value!r})"
+            value = str(cells[r, c]).strip()
+            problem = "is empty" if not value else f"is not a number ({_shown(value)})"
             raise DataError(
-                f"{_name(path)}, line {_line(r, first_row, lines)}: column {name!r} {problem}: features "
+                f"{where.format(_line(r, first_row, lines))} {problem}: features "
                 "must be numeric; encode or drop that column (or fill in missing values)"
             ) from None
         bad = ~np.isfinite(X[:, c])
         if bad.any():
             r = int(np.argmax(bad))
             raise DataError(
-                f"{_name(path)}, line {_line(r, first_row, lines)}: column {name!r} is "
-                f"{cells[r, c].strip()!r}: NaN and inf cannot be learned from; remove or impute those values"
+                f"{where.format(_line(r, first_row, lines))} is {_shown(str(cells[r, c]).strip())}: "
+                "NaN and inf cannot be learned from; remove or impute those values"
             )
         big = np.abs(X[:, c]) > _LARGEST
         if big.any():  # float32 overflows to inf, and squares in the standardiser overflow float64
             r = int(np.argmax(big))
             raise DataError(
-                f"{_name(path)}, line {_line(r, first_row, lines)}: column {name!r} is "
-                f"{cells[r, c].strip()!r}, too large to learn from (beyond ±{_LARGEST:.1e}, float32's "
-                "range); "
+                f"{where.format(_line(r, first_row, lines))} is {_shown(str(cells[r, c]).strip())}, too "
+                f"large to learn from (beyond ±{_LARGEST:.1e}, float32's range); "
                 "rescale that column (e.g. to other units or its logarithm)"
             )
     return X
@@ -287,18 +347,60 @@ def features_and_target(
     beginning on ``lines`` where given)."""
     names, t = _columns(header, path, target)
     features = np.delete(cells, t, axis=1)
-    return numeric(features, names, path, first_row, lines), np.char.strip(cells[:, t]), names, header[t]
+    X = numeric(features, names, path, first_row, lines)
+    return X, _target(cells[:, t], path, header[t], first_row, lines), names, header[t]
+
+
+def _target(cells: Array, path: Source, name: str, first_row: int = 0, lines: Array | None = None) -> Array:
+    """The target column's cells, stripped, as a fixed-width ``<U`` array (the labels' code
+    takes that kind), or an error naming the line: an empty target; NaN or inf among numeric
+    targets; a value so much longer than the others that the array would take more than 4
+    times the file's size and 64 MiB."""
+    raw = np.char.strip(cells)
+    lengths = np.char.str_len(raw)
+    width = int(lengths.max(initial=1))
+    try:
+        values = raw.astype(np.float64)
+    except ValueError:  # words: class labels
+        values = None
+    if (lengths == 0).any():
+        r, what = int(np.argmax(lengths == 0)), "is empty: fill in or remove rows without a target"
+    elif values is not None and not np.isfinite(values).all():
+        r = int(np.argmax(~np.isfinite(values)))
+        what = f"is {_shown(str(raw[r]))}: NaN and inf cannot be learned from; fill in or remove those rows"
+    elif (
+        len(raw) * width * 4 > 4 * (len(path) if isinstance(path, bytes) else os.path.getsize(path)) + _MARGIN
+    ):
+        r = int(np.argmax(lengths))
+        what = (
+            f"holds a value of {width:,} characters ({_shown(str(raw[r]))}), far longer than the others "
+            "(a target is a class label or a number): check that target= names the right column, or "
+            "shorten it"
+        )
+    else:
+        return raw.astype(f"<U{width}")
+    where = f"{_name(path)}, line {_line(r, first_row, lines)}"
+    raise DataError(f"{where}: the target {_column(name)} {what}")
 
 
 def _columns(header: list[str], path: Source, target: str | None) -> tuple[list[str], int]:
     """The feature names and the index of the target column (the last one by default)."""
     if len(set(header)) != len(header):
-        raise DataError(f"{_name(path)} has duplicate column names: give every column its own name")
+        seen: set[str] = set()
+        twice = next(name for name in header if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+        what = "two columns with no name" if not twice else f"two columns named {_shown(twice)}"
+        raise DataError(f"{_name(path)}: the header has {what}: give every column its own name")
+    if target is None and not header[-1] and len(header) > 1:
+        raise DataError(
+            f"{_name(path)}: the header's last column has no name (a delimiter at the end of the header?) "
+            "and would be the target: name it, remove the trailing delimiters, or choose the target with "
+            "target="
+        )
     target = header[-1] if target is None else target
     if target not in header:
+        shown = ", ".join(_shown(name)[1:-1] for name in header[:10]) + (", …" if len(header) > 10 else "")
         raise DataError(
-            f"target {target!r} is not a column of {_name(path)} (columns: {', '.join(header)}): "
-            "choose one of them"
+            f"target {_shown(target)} is not a column of {_name(path)} (columns: {shown}): choose one of them"
         )
     if len(header) < 2:
         raise DataError(f"{_name(path)} has only the target column: it needs at least one feature column")
@@ -317,16 +419,15 @@ def load_csv(
     split into strings to name the first bad value's line and column."""
     header, delimiter = _head(path)
     names, t = _columns(header, path, target)
-    features = [c for c in range(len(header)) if c != t]
     try:
-        X = _loadtxt(path, start, stop, delimiter, len(header), features, np.float64)
-        raw = _loadtxt(path, start, stop, delimiter, len(header), [t], str)[:, 0]
-    except (ValueError, csv.Error):
-        X = None
-    if X is None or not np.isfinite(X).all() or (X.size and np.abs(X).max() > _LARGEST):
+        X, raw = _loadtxt(path, start, stop, delimiter, len(header), t)
+        if not np.isfinite(X).all() or (X.size and np.abs(X).max() > _LARGEST):
+            raise ValueError("a value to name")
+        y = _target(raw, path, header[t])  # DataError: named again with its line by the slow path
+    except (ValueError, csv.Error):  # DataError too
         rows = read_rows(path, start, stop)  # the slow path, to name the line and column
         return features_and_target(rows.header, rows.cells, path, target, lines=rows.lines)
-    return X, np.char.strip(raw), names, header[t]
+    return X, y, names, header[t]
 
 
 def _head(source: Source) -> tuple[list[str], str]:
@@ -340,14 +441,16 @@ def _head(source: Source) -> tuple[list[str], str]:
     if first is None or second is None:
         raise DataError(f"{_name(source)} has no data rows: give a header row and at least one row of values")
     delimiter = _delimiter(first[1])
-    return [v.strip() for v in next(csv.reader([first[1]], delimiter=delimiter))], delimiter
+    return [v.strip() for v in _split_records([first[1]], [first[0]], delimiter, _name(source))[0]], delimiter
 
 
 def _loadtxt(
-    path: Source, start: int, stop: int | None, delimiter: str, columns: int, usecols: list[int], dtype: type
-) -> Array:
-    """Columns ``usecols`` of data rows ``start:stop`` as ``dtype``, parsed by `numpy.loadtxt`;
-    a row without ``columns`` values is a `RaggedRowError`."""
+    path: Source, start: int, stop: int | None, delimiter: str, columns: int, t: int
+) -> tuple[Array, Array]:
+    """The columns but ``t`` of data rows ``start:stop`` as float64, parsed by `numpy.loadtxt`,
+    and column ``t``'s cells (`TEXT`, as written), cut from the same records as they pass (one
+    read of the file); a row without ``columns`` values is a `RaggedRowError`."""
+    cells: list[str] = []
 
     def texts(records: Iterator[tuple[int, str]]) -> Iterator[str]:
         for n, (line, text) in enumerate(records):
@@ -355,11 +458,16 @@ def _loadtxt(
                 return
             if n >= start:
                 if '"' in text:  # a delimiter may be inside quotes
-                    found = len(next(csv.reader([text], delimiter=delimiter)))
+                    values = _split_records([text], [line], delimiter, _name(path))[0]
+                    found, cell = len(values), values[t] if t < len(values) else ""
                 else:
                     found = text.count(delimiter) + 1
+                    cell = (
+                        text.rpartition(delimiter)[2] if t == columns - 1 else text.split(delimiter, t + 1)[t]
+                    )
                 if found != columns:
                     raise _ragged(_name(path), line, found, columns)
+                cells.append(cell)
                 yield text
 
     with _open(path) as f:
@@ -372,10 +480,10 @@ def _loadtxt(
                 delimiter=delimiter,
                 quotechar='"',
                 comments=None,
-                usecols=usecols,
-                dtype=dtype,
+                usecols=[c for c in range(columns) if c != t],
+                dtype=np.float64,
             )
-    return X.reshape(-1, len(usecols))
+    return X.reshape(-1, columns - 1), np.array(cells, dtype=TEXT)
 
 
 # ----------------------------------------------------------------------------------- IDX files
