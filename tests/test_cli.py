@@ -362,7 +362,7 @@ BAD = [
         ["predict", "{model}", "{dir}/narrow.csv"],
         "lacks the model's feature column(s) height (its columns: weight, length)",
     ),
-    (["predict", "{model}", "{dir}/rows.txt"], "is neither .csv nor .npy"),
+    (["predict", "{model}", "{dir}/rows.txt"], "rows.txt has no data rows"),
     (["predict", "{model}", "{dir}/none.csv"], "no such file"),
     (["explain", "{model}", "--data", "{pets}", "--layer", "9", "--weight", "0,0"], "--layer must be 1..3"),
     (

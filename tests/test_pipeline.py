@@ -587,3 +587,18 @@ def test_run_files_are_strict_json_and_checked_before_training(tmp_path, capsys)
     )
     assert "busy/model.safetensors is a directory: give a file name" in one_error_line(status, err)
     assert time.monotonic() - started < 20  # refused before 500 epochs, not after
+
+
+def test_predict_reads_what_train_reads(tmp_path, capsys):
+    """A .tsv trained but was refused by predict ("neither .csv nor .npy"); an empty .npy said
+    "X is empty" without the file."""
+    (tmp_path / "ab.tsv").write_text(
+        "a\tb\ty\n" + "".join(f"{k / 7:.3f}\t{k % 5}\t{k % 2}\n" for k in range(60))
+    )
+    cr.Experiment(data=str(tmp_path / "ab.tsv"), hidden=(3,), epochs=1).run(tmp_path / "r")
+    model = tmp_path / "r" / "model.safetensors"
+    status, out, err = call(capsys, "predict", model, tmp_path / "ab.tsv")
+    assert status == 0 and len(out.splitlines()) == 61, err
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
+    status, _, err = call(capsys, "predict", model, tmp_path / "empty.npy")
+    assert "empty.npy is an empty array: give at least one row" in one_error_line(status, err)

@@ -31,7 +31,7 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
     if task not in TASKS:
         raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     raw = np.asarray(raw)
-    if raw.dtype.kind in "US":
+    if raw.dtype.kind in "UST":  # fixed-width or variable-width (StringDType) strings
         if (np.char.str_len(raw) == 0).any():
             r = int(np.argmax(np.char.str_len(raw) == 0))
             raise DataError(f"the target of row {r + 1} is empty: fill in or remove rows without a target")
@@ -51,7 +51,7 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
         return values, None
     if integral:
         classes, y = np.unique(values.astype(np.int64), return_inverse=True)
-        if raw.dtype.kind in "US":
+        if raw.dtype.kind in "UST":  # fixed-width or variable-width (StringDType) strings
             _warn_merged(raw, y, classes)
         return y.astype(np.intp), [int(c) for c in classes]
     classes, y = np.unique(raw, return_inverse=True)

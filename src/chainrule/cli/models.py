@@ -67,7 +67,10 @@ def evaluate(
 def predict(
     model: ModelArg,
     input: Annotated[
-        Path, typer.Argument(help="rows to predict: a .csv file with a header row, or a .npy array")
+        Path,
+        typer.Argument(
+            help="rows to predict: a CSV file with a header row (any suffix but .npy), or a .npy array"
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option(help="write the predictions here (CSV) instead of stdout")
@@ -107,15 +110,15 @@ def predict(
 def _read_rows(network: cr.Network, path: Path) -> np.ndarray:
     """The raw features of new rows: a .npy array, or the model's columns of a CSV file."""
     check_file(path)
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() != ".npy":  # a CSV file, whatever its suffix (.tsv, .txt), as train reads it
         header, cells = datasets.read_csv(path)
         return model_features(network, header, cells, path, network.metadata.get("target"))
-    if path.suffix.lower() != ".npy":
-        raise CLIError(f"{path} is neither .csv nor .npy: give a CSV file with a header row or a .npy array")
     try:
         X = np.load(path, allow_pickle=False)
     except ValueError as e:
         raise CLIError(f"{path} is not a numeric .npy array ({e}): save one with numpy.save") from None
+    if X.size == 0:
+        raise CLIError(f"{path} is an empty array: give at least one row")
     X = X.reshape(1, -1) if X.ndim == 1 else X
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise CLIError(f"{path} holds a {X.dtype} array of shape {X.shape}: give a 2-D array of numbers")
