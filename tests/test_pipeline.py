@@ -602,3 +602,16 @@ def test_predict_reads_what_train_reads(tmp_path, capsys):
     np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
     status, _, err = call(capsys, "predict", model, tmp_path / "empty.npy")
     assert "empty.npy is an empty array: give at least one row" in one_error_line(status, err)
+
+
+def test_evaluate_of_a_regression_model_on_word_targets_names_no_flag_it_lacks(tmp_path, capsys):
+    """It said "use --task auto or classification", a flag evaluate does not have."""
+    rows = "".join(f"{k / 7:.3f},{k % 5},{k / 3:.3f}\n" for k in range(60))
+    (tmp_path / "num.csv").write_text("a,b,y\n" + rows)
+    cr.Experiment(data=str(tmp_path / "num.csv"), hidden=(3,), epochs=1).run(tmp_path / "r")
+    (tmp_path / "words.csv").write_text("a,b,y\n" + "".join(f"{k},{k},w{k % 2}\n" for k in range(20)))
+    status, _, err = call(
+        capsys, "evaluate", tmp_path / "r" / "model.safetensors", "--data", tmp_path / "words.csv"
+    )
+    line = one_error_line(status, err)
+    assert "the model predicts numbers (regression), but the target of" in line and "--task" not in line

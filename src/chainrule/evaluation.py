@@ -19,6 +19,7 @@ import numpy as np
 
 import chainrule.data as data
 from chainrule.network import Network
+from chainrule.preprocessing import WordTargetsError
 from chainrule.world import World
 
 
@@ -75,6 +76,23 @@ def held_out(
     model recorded (else an error). Named, a built-in data set gives its test rows, said to be
     of another copy when its fingerprint differs. A CSV file is read only when named: the test
     rows of the file the model was trained on (if its fingerprint matches), else all its rows."""
+    try:
+        return _held_out(network, data_name, data_dir=data_dir, target=target)
+    except WordTargetsError:  # a regression model: its task is not the user's to choose here
+        raise data.DataError(
+            f"the model predicts numbers (regression), but the target of {data_name} holds words: "
+            "give data whose target column holds numbers"
+        ) from None
+
+
+def _held_out(
+    network: Network,
+    data_name: str | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """`held_out`, before a regression model's word targets are named as such."""
     meta = network.metadata
     trained = meta.get("data") if isinstance(meta.get("data"), dict) else {}
     classes = model_classes(network)

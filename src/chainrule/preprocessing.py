@@ -22,6 +22,10 @@ TASKS = ("auto", "classification", "regression")
 
 
 # ------------------------------------------------------------------------------------- labels
+class WordTargetsError(DataError):
+    """Regression asked of a target that holds words."""
+
+
 def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | None]:
     """Class labels as indices 0..K−1 and the sorted classes (ints if every label is an integer,
     else strings), or, for regression, the float values and None.
@@ -44,7 +48,7 @@ def encode_labels(raw: Array, task: str = "auto") -> tuple[Array, list[Any] | No
     integral = values is not None and bool((values == np.round(values)).all())
     if task == "regression" or (task == "auto" and values is not None and not integral):
         if values is None:
-            raise DataError(
+            raise WordTargetsError(
                 "task regression needs numeric targets, but the target holds words: "
                 "use task= auto or classification"
             )
