@@ -48,6 +48,7 @@ LAYER = {
     "plots": 2.5,
     "rundir": 2.5,
     "datafiles": 2,
+    "idx": 2,
     "preprocessing": 2,
     **dict.fromkeys(["cli", "cli.app", "cli.models", "cli.tools", "cli.train"], 3),
     "__init__": 3,

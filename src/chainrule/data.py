@@ -38,13 +38,12 @@ from chainrule.datafiles import (  # noqa: F401  (the data files' readers, used 
     RaggedRowError,
     _is_number,
     features_and_target,
-    idx_header,
     load_csv,
     numeric,
     read_csv,
-    read_idx,
     read_rows,
 )
+from chainrule.idx import idx_header, read_idx
 from chainrule.preprocessing import (  # noqa: F401  (the preprocessing, used through this module)
     TASKS,
     Standardizer,
