@@ -243,6 +243,7 @@ def _rows(n: int, label=lambda k: k % 2) -> str:
         (_rows(12, lambda k: "only").encode(), "a single class"),
         (_rows(24, lambda k: f"c{k}").encode(), "24 distinct labels: the playground takes at most 10"),
         (("a,b,c\n" + _rows(12)).replace("0\n", "nan\n", 1).encode(), "contains NaN or inf"),
+        (("x,x,x\n" + _rows(12)).encode(), "the header names a column twice (x, x, x)"),  # export gave 500
     ],
 )
 def test_a_bad_csv_gets_a_422_that_says_what_is_wrong(client, content, message):

@@ -323,8 +323,10 @@ def create_app(*, max_sessions: int = 32, allowed_hosts: Sequence[str] | None = 
     def model(sid: SessionId) -> Response:
         s = session(sid)
         name = f"chainrule-playground-{s.settings.data}.safetensors"
+        with bad_input():  # a model file that cannot be written is a message, never a 500
+            content = s.model_file()
         return Response(
-            s.model_file(),
+            content,
             media_type="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

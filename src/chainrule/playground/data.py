@@ -173,6 +173,11 @@ def parse_csv(raw: bytes) -> Table:
     if _number(cells[0, 0]) is None or _number(cells[0, 1]) is None:
         header = [f.strip() or default for f, default in zip(cells[0], header, strict=True)]
         cells, lines = cells[1:], lines[1:]
+        if len(set(header)) < 3:
+            raise ValueError(
+                f"the header names a column twice ({', '.join(header)}): give the three columns "
+                "three names (x1, x2, label, or your own)"
+            )
     if not MIN_SAMPLES <= len(cells) <= MAX_SAMPLES:
         raise ValueError(
             f"the CSV has {len(cells)} data rows: the playground takes {MIN_SAMPLES} to {MAX_SAMPLES}"
