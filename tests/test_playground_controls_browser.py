@@ -243,3 +243,16 @@ def test_with_l1_the_inspector_shows_the_penalty_and_the_exact_weight_change(pag
     assert shown["dw"] == pytest.approx(moved, rel=1e-5)
     assert shown["minus_lr_grad"] == pytest.approx(moved, rel=1e-4, abs=1e-7)
     assert shown["minus_lr_grad"] == pytest.approx(-0.5 * (shown["grad_w"] + shown["penalty_w"]), rel=1e-5)
+
+
+def test_a_frame_of_the_previous_network_is_not_drawn(page, url):
+    """A live frame still on its way when + changed the network was drawn on the new diagram:
+    "TypeError: Cannot read properties of undefined" in drawWeights (the page fixture fails on it)."""
+    open_page(page, url, "?hidden=4")
+    old = page.evaluate("() => JSON.stringify(window.playground.state.frame)")
+    page.click(".neuron-buttons[data-layer='1'] .neuron-add")
+    wait_hidden(page, "5")
+    step = page.evaluate("() => window.playground.state.frame.step")
+    page.evaluate("(old) => window.playground.state.events.onmessage({ data: old })", old)
+    assert page.evaluate("() => window.playground.state.frame.weights[0].W[0].length") == 5
+    assert page.evaluate("() => window.playground.state.frame.step") == step

@@ -195,7 +195,16 @@ function buildDiagram() {
   markSelection();
 }
 
+// A frame of the network now drawn: one W of levels[l].n × levels[l + 1].n per layer. A frame sent
+// for the network before a change of settings (still on its way when the new one was drawn) is not.
+function fits(frame) {
+  const levels = state.structure.levels;
+  return frame.weights.length === levels.length - 1
+    && frame.weights.every((w, l) => w.W.length === levels[l].n && w.W[0].length === levels[l + 1].n);
+}
+
 function drawFrame(frame) {
+  if (!fits(frame)) return;
   state.frame = frame;
   const levels = state.structure.levels;
   $("#steps").textContent = String(frame.step);
