@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -413,6 +414,10 @@ def test_the_layout_fits_the_screen(browser, url, width, height):
     if width == 1280:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playground-1280x720.png"))
+    page.click("#lesson-open")  # the lesson opens where it is seen (below the fold on a phone before)
+    page.wait_for_selector("#lesson[data-ready='1']")
+    box = page.locator("#lesson").bounding_box()
+    assert box["y"] < height and box["y"] + min(box["height"], height) > 0, box
     context.close()
 
 
@@ -440,6 +445,14 @@ def test_the_lesson_walks_the_notes_on_the_live_network(page, url):
         if n < len(marks):
             page.click("#lesson-next")
     assert "forward" in texts[0] and "C = " in texts[1] and "∂z/∂w · ∂C/∂z" in texts[2]
+    # screen 2: every output and target, so that C adds up (it showed the marked output alone)
+    found = re.search(
+        r"a = \(([^,]+), ([^)]+)\) is compared with the target y = \(([^,]+), ([^)]+)\)", texts[1]
+    )
+    a, y = [float(v) for v in found.groups()[:2]], [float(v) for v in found.groups()[2:]]
+    cost = float(re.search(r"C = ([\d.e+-]+)", texts[1]).group(1))
+    assert sum(a) == pytest.approx(1, abs=2e-3) and sorted(y) == [0, 1]
+    assert cost == pytest.approx(-np.log(a[y.index(1)]), rel=2e-2)
     assert "reversed" in texts[4] and "amplifier" in texts[4] and "w − η" in texts[5]
     # the live numbers of the neuron of screen 1: its z, for the chosen example
     page.click("#lesson-back")

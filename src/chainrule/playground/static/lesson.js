@@ -19,9 +19,8 @@ const LESSON = [
       + `neuron, for example ${sample}: z = ${short(n.z)}, a = σ(z) = ${short(n.a)}. Its small picture is its a `
       + "over the whole input plane; the output layer's a is the network's answer." },
   { title: "2. The loss C", mark: (w) => ({ kind: "neuron", level: w.level, j: w.j }),
-    text: ({ weight: e }) => {
-      const out = e.chain[0];
-      const a = out.map((c) => short(c.a)).join(", "), y = out.map((c) => short(c.y)).join(", ");
+    text: ({ weight: e, outputs }) => {  // every output neuron: C is a function of all of them
+      const a = outputs.map((c) => short(c.a)).join(", "), y = outputs.map((c) => short(c.y)).join(", ");
       return `The output a = (${a}) is compared with the target y = (${y}). The loss of this one example `
         + `is C = ${short(e.cost)} (${e.loss.replace(/_/g, " ")}); training lowers L = Σₙ Cⁿ over all examples.`;
     } },
@@ -64,6 +63,7 @@ export async function showLesson(k) {
   const screen = LESSON[lesson.at];
   const w = lessonWeight();
   $("#lesson").hidden = false;
+  $("#lesson").scrollIntoView({ block: "nearest" });  // on a phone it opens below the fold
   $("#lesson").dataset.screen = String(lesson.at + 1);
   $("#lesson-title").textContent = screen.title;
   $("#lesson-count").textContent = `${lesson.at + 1} / ${LESSON.length}`;
@@ -76,14 +76,17 @@ export async function showLesson(k) {
   if (mark.level >= 1) page.select(mark);
   try {
     const sid = state.id, n = state.sample, last = state.structure.levels.length - 1;
-    const [weight, first, hidden] = await Promise.all([
+    const outputs = Array.from({ length: state.structure.levels[last].n },
+      (_, j) => api("GET", `/api/sessions/${sid}/neuron?level=${last}&j=${j}&sample=${n}`));
+    const [weight, first, hidden, ...output] = await Promise.all([
       api("GET", `/api/sessions/${sid}/weight?level=${w.level}&i=${w.i}&j=${w.j}&sample=${n}`),
       api("GET", `/api/sessions/${sid}/neuron?level=1&j=0&sample=${n}`),
       last > 1 ? api("GET", `/api/sessions/${sid}/neuron?level=${last - 1}&j=0&sample=${n}`) : null,
+      ...outputs,
     ]);
     if (LESSON[lesson.at] !== screen) return;
     const lr = Number(state.structure.settings.lr);
-    $("#lesson-text").textContent = screen.text({ weight, first, hidden, sample: state.sample, lr });
+    $("#lesson-text").textContent = screen.text({ weight, first, hidden, outputs: output, sample: state.sample, lr });
     $("#lesson").dataset.ready = String(lesson.at + 1);
   } catch (err) {
     page.showMessage(err.message);
