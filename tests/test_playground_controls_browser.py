@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.request
 from pathlib import Path
 
@@ -256,3 +257,16 @@ def test_a_frame_of_the_previous_network_is_not_drawn(page, url):
     page.evaluate("(old) => window.playground.state.events.onmessage({ data: old })", old)
     assert page.evaluate("() => window.playground.state.frame.weights[0].W[0].length") == 5
     assert page.evaluate("() => window.playground.state.frame.step") == step
+
+
+def test_the_walk_names_the_features_the_input_layer_holds(page, url):
+    """With sin x₁ ticked the walk said a⁽⁰⁾ = x = (x₁, x₂), two numbers for three inputs."""
+    open_page(page, url, "?features=x1,x2,sin_x1&example=3")
+    page.uncheck("#autoplay")
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='forward']")
+    text = page.text_content("#phase")
+    numbers = re.search(r"a⁽⁰⁾ = \(([^)]*)\), the features x1, x2, sin x1 of the point x = \(([^)]*)\)", text)
+    assert numbers, text
+    a0, x = ([float(v) for v in g.split(", ")] for g in numbers.groups())
+    assert len(a0) == 3 and a0[2] == pytest.approx(np.sin(x[0]), abs=2e-3)

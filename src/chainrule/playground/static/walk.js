@@ -48,7 +48,11 @@ function stageText(stage, r) {
   const last = levels.length - 1;
   const l = stage.level;
   if (stage.phase === "forward" && l === 0) {
-    return `forward pass, example ${r.sample}: the input a⁽⁰⁾ = x = (${r.x.map(short).join(", ")})`;
+    const a0 = r.passes[0].a, point = `(${r.x.map(short).join(", ")})`;  // a⁽⁰⁾: the features of x
+    const features = page.state.structure.feature_names;
+    const same = features.length === 2 && a0.every((v, i) => v === r.x[i]);
+    return `forward pass, example ${r.sample}: the input a⁽⁰⁾ = ${same ? `x = ${point}`
+      : `(${a0.map(short).join(", ")}), the features ${features.join(", ")} of the point x = ${point}`}`;
   }
   if (stage.phase === "forward") {
     const where = l === last ? "the output layer" : `layer ${l}`;
