@@ -117,6 +117,8 @@ def test_bounds_and_errors(problem):
     with pytest.raises(traitlets.TraitError, match=r"example 60 does not exist: choose 0\.\.59"):
         view.example = 60
     assert view.example == 0
+    with pytest.raises(traitlets.TraitError, match="example must be a row number of X, got True"):
+        cr.show(net, X, y, example=True)  # "sample must be an integer" before
     with pytest.raises(ValueError, match="3 features"):
         show(net, np.ones((4, 3)), [0, 1, 2, 0])
     with pytest.raises(ValueError, match="y without X"):

@@ -133,6 +133,8 @@ class NetworkView(anywidget.AnyWidget):
     @traitlets.validate("example")
     def _valid_example(self, proposal: dict[str, Any]) -> int:
         n, count = proposal["value"], 0 if self.X is None else len(self.X)
+        if isinstance(n, bool):  # an int to traitlets, and to the library a wrong sample
+            raise traitlets.TraitError(f"example must be a row number of X, got {n!r}")
         if count == 0 and n != 0:
             raise traitlets.TraitError(f"example {n} does not exist: give show() the rows X")
         if count and not 0 <= n < count:
