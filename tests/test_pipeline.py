@@ -615,3 +615,13 @@ def test_evaluate_of_a_regression_model_on_word_targets_names_no_flag_it_lacks(t
     )
     line = one_error_line(status, err)
     assert "the model predicts numbers (regression), but the target of" in line and "--task" not in line
+
+
+def test_piped_output_keeps_its_lines_whole(tmp_path):
+    """Piped, Rich wrapped every line at 80 columns ('… at ⏎ layers.0.W[0, 0]')."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run(
+        [str(CHAINRULE), "gradcheck", "--layers", "3"], capture_output=True, text=True, env=env, cwd=tmp_path
+    ).stdout
+    (line,) = [x for x in out.splitlines() if x.startswith("largest relative error")]
+    assert line.endswith("]") and "(to its array's largest gradient) at layers." in line

@@ -33,7 +33,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"max_content_width": 110},
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # lines whole when piped (no wrap at 80)
 
 # Typer (like Click) reports bad command lines with a UsageError, the base of BadParameter;
 # taken from there because newer Typer versions vendor Click under a private module name.
