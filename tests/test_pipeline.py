@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+import warnings
 from dataclasses import astuple
 from pathlib import Path
 
@@ -625,3 +626,17 @@ def test_piped_output_keeps_its_lines_whole(tmp_path):
     ).stdout
     (line,) = [x for x in out.splitlines() if x.startswith("largest relative error")]
     assert line.endswith("]") and "(to its array's largest gradient) at layers." in line
+
+
+def test_regression_targets_far_from_the_outputs_scale_are_warned_of(tmp_path):
+    """House prices (10⁵) trained to r² −8 without a word: a warning names the scale and the fix."""
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{a:.3f},{200_000 + 50_000 * a:.0f}\n" for a in rng.normal(size=200))
+    (tmp_path / "houses.csv").write_text("size,price\n" + rows)
+    with pytest.warns(UserWarning, match=r"the targets of .*houses.csv have mean 2\.\d+e\+05 and standard"):
+        cr.Experiment(
+            data=str(tmp_path / "houses.csv"), target="price", task="regression", epochs=1
+        ).pipeline()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cr.Experiment(data="plane", epochs=1).pipeline()  # targets of the scale of the outputs

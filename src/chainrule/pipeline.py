@@ -21,6 +21,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -310,6 +311,21 @@ class Result:
     run_dir: Path | None = None
 
 
+def _warn_unscaled(y: np.ndarray, name: str) -> None:
+    """Warn of regression targets far from the scale of a new network's outputs (about 0 ± 1): the
+    features are standardised, the targets are not (nor are they by scikit-learn's MLPRegressor)."""
+    if not len(y):
+        return
+    mean, std = float(np.mean(y)), float(np.std(y))
+    if std > 100 or abs(mean) > 100 * max(std, 1.0):
+        warnings.warn(
+            f"the targets of {name} have mean {mean:.4g} and standard deviation {std:.4g}: a network's "
+            "outputs start near 0 ± 1, so the loss is huge and training slow; standardise the target "
+            "column (or take its logarithm) before training",
+            stacklevel=3,
+        )
+
+
 class Pipeline:
     """One experiment being done on a world: `fit`, then `finish` (scores and files)."""
 
@@ -338,6 +354,8 @@ class Pipeline:
             del X
         self.rows = {name: int(world.sum(np.array([len(y)]))[0]) for name, (_, y) in self.splits.items()}
         h = head(None if ds.classes is None else len(ds.classes), e.loss, name=e.data)
+        if ds.classes is None and h.loss == "squared_error":
+            _warn_unscaled(self.splits["train"][1], e.data)
         activation = e.activation if isinstance(e.activation, str) else list(e.activation)
         self.sizes = [n_features, *e.hidden, h.n_outputs]
         batch = min(e.batch_size or self.rows["train"], max(self.rows["train"], 1))  # at most every row
