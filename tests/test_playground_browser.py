@@ -462,3 +462,10 @@ def test_the_lesson_walks_the_notes_on_the_live_network(page, url):
     page.wait_for_selector("#lesson[data-ready='5']")
     page.click("#lesson-close")
     assert page.locator("#lesson").is_hidden() and page.locator(".lesson-mark").count() == 0
+
+
+def test_a_link_to_plane_alone_opens_the_regression(page, url):
+    """?data=plane was refused ("use loss squared_error") though the menu switches the loss itself."""
+    open_page(page, url, "?data=plane")
+    assert page.locator("#message").is_hidden()
+    assert page.input_value("[name=data]") == "plane" and page.input_value("[name=loss]") == "squared_error"

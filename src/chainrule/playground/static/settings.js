@@ -78,6 +78,7 @@ export function settingsFromURL() {
     else settings[name] = TEXT_FIELDS.has(name) ? value : toNumber(value);
   }
   if (settings.hidden && !settings.activation) settings.activation = settings.hidden.map(() => "tanh");
+  if (settings.data === "plane" && !settings.loss) settings.loss = "squared_error";  // as the menu does
   return settings;
 }
 
