@@ -270,3 +270,21 @@ def test_the_walk_names_the_features_the_input_layer_holds(page, url):
     assert numbers, text
     a0, x = ([float(v) for v in g.split(", ")] for g in numbers.groups())
     assert len(a0) == 3 and a0[2] == pytest.approx(np.sin(x[0]), abs=2e-3)
+
+
+def test_on_a_phone_every_neuron_button_of_six_layers_can_be_tapped(browser, url):
+    """At 390 px the layer count and its buttons lay over the last layer's − (it caught the tap)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    open_page(page, url, "?hidden=2,2,2,2,2,2&activation=tanh,tanh,tanh,tanh,tanh,tanh")
+    for button in page.locator(".neuron-buttons button").all():
+        box = button.bounding_box()
+        hit = page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y).closest('button')?.className",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert hit in ("neuron-add", "neuron-remove"), (box, hit)
+    page.click(".neuron-buttons[data-layer='6'] .neuron-remove")
+    wait_hidden(page, "2,2,2,2,2,1")
+    assert page.is_visible("#layer-add") and page.text_content("#layer-count") == "6 hidden layers"
+    context.close()

@@ -123,9 +123,17 @@ export function renderControls() {
   const pairs = [...strip.children].map((pair) => pair.getBoundingClientRect());
   if (pairs.some((r, k) => k > 0 && r.left < pairs[k - 1].right + 2)) panel.classList.add("tight");
   const lastPair = strip.lastElementChild;
+  const overlaps = () => lastPair
+    && lastPair.getBoundingClientRect().right + 4 > $("#layer-controls").getBoundingClientRect().left;
+  panel.classList.remove("stacked");
+  const full = $("#layer-count").textContent;
   for (const text of [`${hidden.length} layers`, `${hidden.length}`]) {
-    if (!lastPair || lastPair.getBoundingClientRect().right + 4 <= $("#layer-controls").getBoundingClientRect().left) break;
+    if (!overlaps()) break;
     $("#layer-count").textContent = text;
+  }
+  if (overlaps()) {  // still over the last pair (a phone, 6 layers): the layer buttons get a row of their own
+    panel.classList.add("stacked");
+    $("#layer-count").textContent = full;
   }
 }
 
