@@ -409,6 +409,12 @@ def test_the_layout_fits_the_screen(browser, url, width, height):
             assert box["y"] >= 0 and box["y"] + box["height"] <= height + 0.5, (selector, box)
     last = page.locator(".neuron[data-level='7'][data-neuron='1']").bounding_box()  # the output layer
     assert last["x"] + last["width"] <= width
+    frame = page.locator("#diagram-box").bounding_box()
+    for stage in ("Home", "End"):  # the walk's longest texts do not push the drawing out of its box
+        page.keyboard.press(stage)
+        lowest = max(b["y"] + b["height"] for b in (n.bounding_box() for n in page.locator(".neuron").all()))
+        frame = page.locator("#diagram-box").bounding_box()
+        assert lowest <= frame["y"] + frame["height"] + 0.5, (stage, lowest, frame)
     page.click(".neuron[data-level='7'][data-neuron='1']")  # usable: it answers a click
     page.wait_for_selector("#inspector[data-selected='neuron 7 1']")
     if width == 1280:
@@ -469,3 +475,20 @@ def test_a_link_to_plane_alone_opens_the_regression(page, url):
     open_page(page, url, "?data=plane")
     assert page.locator("#message").is_hidden()
     assert page.input_value("[name=data]") == "plane" and page.input_value("[name=loss]") == "squared_error"
+
+
+def test_no_stage_of_the_walk_pushes_the_diagram_out_of_its_box(browser, url):
+    """At 1280×720 a three-line stage text pushed the bottom neurons of a 2-8-8-2 network 8 px
+    out of the diagram's box (the drawing was fitted to a two-line text)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    open_page(page, url, "?hidden=8,8&activation=relu,relu")
+    page.uncheck("#autoplay")
+    page.click("#step")
+    page.wait_for_selector("#phase[data-phase='forward']")
+    for _ in range(8):  # forward 0..3, backward 3..1, update
+        lowest = max(b["y"] + b["height"] for b in (n.bounding_box() for n in page.locator(".neuron").all()))
+        frame = page.locator("#diagram-box").bounding_box()
+        assert lowest <= frame["y"] + frame["height"] + 0.5, (page.text_content("#phase"), lowest, frame)
+        page.keyboard.press("ArrowRight")
+    context.close()
