@@ -492,3 +492,17 @@ def test_no_stage_of_the_walk_pushes_the_diagram_out_of_its_box(browser, url):
         assert lowest <= frame["y"] + frame["height"] + 0.5, (page.text_content("#phase"), lowest, frame)
         page.keyboard.press("ArrowRight")
     context.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("?example=9999", "The link's example 9999 does not exist: choose 0..199; showing example 0."),
+        ("?show_test=2", "The link's show_test=2 is neither 0 nor 1: the test data is shown."),
+    ],
+)
+def test_a_link_value_out_of_bounds_is_said(page, url, query, said):
+    """?example=9999 and ?show_test=2 were ignored without a word."""
+    open_page(page, url, query)
+    page.locator("#message").wait_for(state="visible")
+    assert page.text_content("#message").strip().startswith(said)

@@ -8,7 +8,7 @@
 import { element } from "./diagram.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
-let page = null;  // what playground.js lends: { state, changeSettings, activationSelects, writeURL, drawFrame }
+let page = null;  // what playground.js lends: { state, changeSettings, activationSelects, writeURL, drawFrame, showMessage }
 
 // ---- TF Playground controls: the input features
 const FEATURE_LABELS = {
@@ -193,6 +193,9 @@ export function wireControls(lent) {
   $("#show-test").addEventListener("change", (event) => setShowTest(event.target.checked));
   const shown = new URLSearchParams(location.search).get("show_test");
   page.state.showTest = shown !== "0";
+  if (shown !== null && shown !== "0" && shown !== "1") {
+    page.showMessage(`The link's show_test=${shown} is neither 0 nor 1: the test data is shown.`);
+  }
   $("#show-test").checked = page.state.showTest;
   const diagram = $("#diagram");
   diagram.addEventListener("mouseover", (event) => {

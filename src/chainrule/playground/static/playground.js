@@ -40,7 +40,7 @@ function writeURL() { writeLink(state.structure.settings, state.sample); }
 // ---------------------------------------------------------------------------------------- sessions
 async function start() {
   const wanted = settingsFromURL();
-  const example = Number(new URLSearchParams(location.search).get("example"));
+  const raw = new URLSearchParams(location.search).get("example");
   let setup;
   try {
     setup = await api("POST", "/api/sessions", wanted);
@@ -49,8 +49,11 @@ async function start() {
     showMessage(`The settings in the link were refused (${e.message}); showing the defaults instead.`);
     setup = await api("POST", "/api/sessions", {});
   }
-  state.sample = Number.isInteger(example) && example >= 0 ? example : 0;
+  const count = setup.structure.train.x.length, example = raw === null ? 0 : Number(raw);
+  const exists = Number.isInteger(example) && example >= 0 && example < count;
+  state.sample = exists ? example : 0;
   adopt(setup);
+  if (!exists) showMessage(`The link's example ${raw} does not exist: choose 0..${count - 1}; showing example 0.`);
   window.addEventListener("pagehide", closeSession);
   window.addEventListener("pageshow", async (event) => {  // back from the back-forward cache
     if (event.persisted && !state.id) adopt(await api("POST", "/api/sessions", state.structure.settings));
@@ -235,7 +238,7 @@ function chooseExample(n) {
 
 function wire() {
   initApi({ state, reopen });
-  wireControls({ state, changeSettings, activationSelects, writeURL, drawFrame });
+  wireControls({ state, changeSettings, activationSelects, writeURL, drawFrame, showMessage });
   wireInspector({ state, showMessage });
   wireWalk({ state, drawFrame, inspect, run, showMessage, hideMessage });
   wireLesson({ state, select, showMessage });
