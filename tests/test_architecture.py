@@ -52,6 +52,7 @@ LAYER = {
     "preprocessing": 2,
     **dict.fromkeys(["cli", "cli.app", "cli.models", "cli.tools", "cli.train"], 3),
     "__init__": 3,
+    "__main__": 3,
     **dict.fromkeys(
         [
             "playground",

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import warnings
 from dataclasses import astuple
@@ -640,3 +641,11 @@ def test_regression_targets_far_from_the_outputs_scale_are_warned_of(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cr.Experiment(data="plane", epochs=1).pipeline()  # targets of the scale of the outputs
+
+
+def test_python_dash_m_chainrule_is_the_command(tmp_path):
+    """`python -m chainrule` said "No module named chainrule.__main__"."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrule", "gradcheck", "--layers", "2"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "passed" in done.stdout, done.stderr
