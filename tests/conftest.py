@@ -1,6 +1,10 @@
-"""Shared helpers: small random problems for every loss."""
+"""Shared helpers: small random problems for every loss; the playground served, its test client,
+and Debian's Chromium driven by Playwright (never a browser downloaded by Playwright)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,3 +54,53 @@ def rng() -> np.random.Generator:
 def small_net(loss: str = "cross_entropy", **kwargs) -> cr.Network:
     k = {"cross_entropy": 3}.get(loss, 2)
     return cr.Network.from_sizes([4, 5, k], loss=loss, seed=0, **kwargs)
+
+
+# ------------------------------------------------------------------------------- the playground
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from Debian's ``chromium`` package (a failure in CI if it is missing)."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(
+                "Debian's chromium is missing: apt-get install -y chromium (the README test command does)"
+            )
+        pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def url():
+    """The address of a playground served on 127.0.0.1 for the module's tests."""
+    from chainrule.playground import running
+
+    with running() as address:
+        yield address
+
+
+@pytest.fixture
+def client():
+    """The playground app behind FastAPI's test client (no server, no socket)."""
+    from fastapi.testclient import TestClient
+
+    from chainrule.playground import create_app
+
+    return TestClient(create_app(), base_url="http://127.0.0.1")

@@ -28,11 +28,6 @@ from chainrule.toys import TOYS
 FULL_BATCH_SGD = {"batch_size": 2000, "optimizer": "sgd", "lr": 0.5, "samples": 60, "seed": 3}
 
 
-@pytest.fixture
-def client() -> TestClient:
-    return TestClient(create_app(), base_url="http://127.0.0.1")
-
-
 def new(client: TestClient, **settings) -> tuple[str, dict]:
     r = client.post("/api/sessions", json=settings)
     assert r.status_code == 201, r.text

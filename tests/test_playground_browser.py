@@ -5,7 +5,6 @@ and ∂C/∂w as the library, shows bad input as a visible message, and exports 
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.request
@@ -15,47 +14,13 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.playground import running
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 XOR = "?data=xor&noise=0.03&hidden=6&activation=tanh&optimizer=adam&lr=0.05&batch_size=20"
 FULL_BATCH_SGD = (
     "?data=xor&samples=60&hidden=4,3&activation=tanh,sigmoid"
     "&optimizer=sgd&lr=0.5&batch_size=2000&seed=3&example=5"
 )
-
-
-@pytest.fixture(scope="module")
-def url():
-    with running() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(
-                "Debian's chromium is missing: apt-get install -y chromium (the README test command does)"
-            )
-        pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

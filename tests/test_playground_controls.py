@@ -8,30 +8,16 @@ import base64
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 import chainrule as cr
 from chainrule.explain import explain
-from chainrule.playground import create_app
 from chainrule.playground.features import FEATURES, featurize, input_names
 from chainrule.playground.session import GRID
 from chainrule.playground.settings import FEATURE_NAMES, MAX_HIDDEN_LAYERS, MAX_NEURONS
-
-FULL_BATCH_SGD = {"batch_size": 2000, "optimizer": "sgd", "lr": 0.5, "samples": 60, "seed": 3}
-
-
-@pytest.fixture
-def client() -> TestClient:
-    return TestClient(create_app(), base_url="http://127.0.0.1")
+from tests.test_playground_api import FULL_BATCH_SGD, new
 
 
-def new(client: TestClient, **settings) -> tuple[str, dict]:
-    r = client.post("/api/sessions", json=settings)
-    assert r.status_code == 201, r.text
-    return r.json()["id"], r.json()
-
-
-def state(client: TestClient, sid: str) -> dict:
+def state(client, sid: str) -> dict:
     return client.get(f"/api/sessions/{sid}/state").json()
 
 

@@ -4,41 +4,16 @@ features, show test data, a neuron's map enlarged on hover, and L1 in the inspec
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.playground import running
+from tests.test_playground_browser import open_page, state
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def url():
-    with running() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing: apt-get install -y chromium")
-        pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -50,17 +25,6 @@ def page(browser):
     yield page
     context.close()
     assert not errors, f"the page threw: {errors}"
-
-
-def open_page(page, url: str, query: str = "") -> str:
-    page.goto(url + query)
-    page.wait_for_selector("body[data-session] .neuron canvas")
-    return page.get_attribute("body", "data-session")
-
-
-def state(url: str, sid: str) -> dict:
-    with urllib.request.urlopen(f"{url}api/sessions/{sid}/state", timeout=10) as r:
-        return json.loads(r.read())
 
 
 def neurons(page, level: int) -> int:

@@ -159,8 +159,6 @@ def test_chainrule_imports_without_anywidget():
 
 
 # ------------------------------------------------------------------------------ the front end, in Chromium
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 # A model with anywidget's interface (get, set, on, off, save_changes), held by the page: push()
 # sets traits as a state message from Python does, then fires their change events; save_changes
 # sends the view's changes to Python (window.pySync) and pushes back what Python answers.
@@ -187,20 +185,6 @@ HARNESS = """async ([esm, state]) => {
   const module = await import(url);
   window.cleanup = await module.default.render({ model, el: document.querySelector("#root") });
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing: apt-get install -y chromium")
-        pytest.skip("no /usr/bin/chromium here: apt-get install -y chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 def synced(view: NetworkView) -> dict:
