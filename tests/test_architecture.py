@@ -14,6 +14,7 @@ LAYER = {
             "base",
             "activations",
             "layers",
+            "level",
             "losses",
             "initializers",
             "sparse",

@@ -24,8 +24,9 @@ import numpy as np
 
 from chainrule.activations import Identity, Softmax
 from chainrule.gradcheck import STEPS, fourth_order_difference
+from chainrule.level import Level
 from chainrule.losses import BinaryCrossEntropy, CrossEntropy, Poisson
-from chainrule.network import Level, Network
+from chainrule.network import Network
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from chainrule.activations import activation as make_activation
 from chainrule.base import Array, Layer
 from chainrule.heads import OUTPUT
 from chainrule.layers import Dense, Dropout, layer_from_config
+from chainrule.level import Level
 from chainrule.losses import LOSSES, Loss, count
 from chainrule.losses import loss as make_loss
 from chainrule.sparse import check_sparse, is_sparse
@@ -80,56 +81,6 @@ def _all_finite(X: Array) -> bool:
         if np.isfinite(np.dot(flat, flat)):
             return True
     return all(bool(np.isfinite(X[start : start + CHUNK]).all()) for start in range(0, len(X), CHUNK))
-
-
-@dataclass(frozen=True)
-class Level:
-    """Layer l of the seeds (l = 1 is the first hidden layer, the last one is the output layer):
-    its weights, and the values z, a, δ of the last forward and backward passes."""
-
-    index: int
-    dense: Dense
-    activation: Activation | None
-    dropout: Dropout | None
-
-    @property
-    def W(self) -> Array:
-        return self.dense.W
-
-    @property
-    def b(self) -> Array:
-        return self.dense.b
-
-    @property
-    def dW(self) -> Array:
-        return self.dense.dW
-
-    @property
-    def db(self) -> Array:
-        return self.dense.db
-
-    @property
-    def a_prev(self) -> Array:
-        """a^(l-1), the input of this layer: ∂z/∂w of the forward pass."""
-        return self.dense.a_prev
-
-    @property
-    def z(self) -> Array:
-        return self.dense.z
-
-    @property
-    def a(self) -> Array:
-        """a^(l) = σ(z^(l)), before dropout."""
-        return self.activation.a if self.activation is not None else self.dense.z
-
-    @property
-    def delta(self) -> Array:
-        """δ^(l) = ∂L/∂z^(l) of the last backward pass."""
-        return self.dense.delta
-
-    def sigma_prime(self) -> Array:
-        """σ'(z^(l)), the amplifier of the backward pass."""
-        return self.activation.derivative() if self.activation is not None else np.ones_like(self.z)
 
 
 class Network:
