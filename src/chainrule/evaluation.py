@@ -12,6 +12,8 @@ import hashlib
 import math
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,19 @@ def fingerprint(name: str, data_dir: str | os.PathLike[str] | None = None) -> st
     return h.hexdigest()
 
 
+@contextmanager
+def _numeric_targets(name: str) -> Iterator[None]:
+    """A regression model's data whose target holds words: said so (the model's task is not the
+    user's to choose here, as ``task=`` in training is)."""
+    try:
+        yield
+    except WordTargetsError:
+        raise data.DataError(
+            f"the model predicts numbers (regression), but the target of {name} holds words: "
+            "give data whose target column holds numbers"
+        ) from None
+
+
 def held_out(
     network: Network,
     data_name: str | None = None,
@@ -76,23 +91,6 @@ def held_out(
     model recorded (else an error). Named, a built-in data set gives its test rows, said to be
     of another copy when its fingerprint differs. A CSV file is read only when named: the test
     rows of the file the model was trained on (if its fingerprint matches), else all its rows."""
-    try:
-        return _held_out(network, data_name, data_dir=data_dir, target=target)
-    except WordTargetsError:  # a regression model: its task is not the user's to choose here
-        raise data.DataError(
-            f"the model predicts numbers (regression), but the target of {data_name} holds words: "
-            "give data whose target column holds numbers"
-        ) from None
-
-
-def _held_out(
-    network: Network,
-    data_name: str | None = None,
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    target: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """`held_out`, before a regression model's word targets are named as such."""
     meta = network.metadata
     trained = meta.get("data") if isinstance(meta.get("data"), dict) else {}
     classes = model_classes(network)
@@ -124,7 +122,8 @@ def _held_out(
             f"(another fingerprint): pass data={data_name} (and data_dir=) to evaluate on this copy"
         )
     if csv and (not same or recorded is None or changed):  # a file's test rows only while unchanged
-        return _csv_rows(network, Path(data_name), target, classes)
+        with _numeric_targets(data_name):
+            return _csv_rows(network, Path(data_name), target, classes)
     if not same:
         trained = {}
     settings = {
@@ -133,7 +132,8 @@ def _held_out(
     if "val_fraction" in trained:
         settings["val_fraction"] = trained["val_fraction"]
     task = "regression" if classes is None else "classification"
-    ds = data.load(data_name, data_dir=data_dir, target=target, task=task, **settings)
+    with _numeric_targets(data_name):
+        ds = data.load(data_name, data_dir=data_dir, target=target, task=task, **settings)
     if ds.n_features != network.n_features:
         raise ValueError(
             f"{data_name} has {ds.n_features} features but the model expects {network.n_features}: "

@@ -82,10 +82,8 @@ def predict(
     network = _load_model(model)
     if output is not None and output.is_dir():
         raise CLIError(f"--output {output} is a folder: give a file name, e.g. {output / 'predictions.csv'}")
-    if output is not None and output.exists() and not force:
-        raise CLIError(f"{output} exists: pass --force to overwrite it, or choose another --output")
-    if output is not None:
-        writable(output, force)  # not a device, a pipe or a socket, which --force would replace
+    if output is not None:  # checked before the work: not there (or --force), a regular file
+        writable(output, force)
     X = _read_rows(network, input)
     X = datasets.standardize(X, network.metadata)
     classes = model_classes(network)
@@ -215,9 +213,7 @@ def export(
     network = _load_model(model)
     if onnx.is_dir():
         raise CLIError(f"--onnx {onnx} is a folder: give a file name, e.g. {onnx / 'model.onnx'}")
-    if onnx.exists() and not force:
-        raise CLIError(f"{onnx} exists: pass --force to overwrite it, or choose another --onnx")
-    writable(onnx, force)  # not a device, a pipe or a socket, which --force would replace
+    writable(onnx, force)  # checked before the work: not there (or --force), a regular file
     try:
         from chainrule import onnx as onnx_export
 
